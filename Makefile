@@ -1,0 +1,35 @@
+# 社保费掌上办: the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: run stop test install system-packages clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	bash tools/ensure_system_packages.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## run the whole system: broker and database when none is configured, services, gateway :8000, simulators :8100
+run: install
+	$(PY) -m devstack run
+
+## stop what `make run` started (from another shell)
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m devstack stop; else echo "nothing to stop"; fi
+
+## every test, against the real broker and database
+test: install
+	bash tools/ensure_broker.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .run

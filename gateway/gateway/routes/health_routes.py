@@ -1,0 +1,57 @@
+"""Liveness, readiness and the OpenAPI document."""
+import eventlet
+from kombu import Connection
+
+from servicekit import config as cfg
+
+from gateway import schemas as s
+from gateway.http import endpoint, json_response
+from gateway.openapi import build_spec
+
+SERVICES = ("identity", "plans", "orders", "payment_gateway", "certs")
+READY_TIMEOUT_SECONDS = 3
+
+
+class HealthRoutes:
+    @endpoint("GET", "/health", summary="The gateway runs and reaches the broker", tag="ops", auth=None,
+              response=s.HealthResponse(), errors=("SERVICE_UNAVAILABLE",))
+    def health(self, request):
+        if not self.broker_reachable():
+            return json_response({"status": "unavailable", "checks": {"broker": "unreachable"}}, 503)
+        return {"status": "ok"}
+
+    @endpoint("GET", "/health/ready", summary="Every service answers over RPC", tag="ops", auth=None,
+              response=s.HealthResponse(), errors=("SERVICE_UNAVAILABLE",))
+    def ready(self, request):
+        checks = {"broker": "ok" if self.broker_reachable() else "unreachable"}
+        pool = eventlet.GreenPool()
+        for name, answer in zip(SERVICES, pool.imap(self.ping_service, SERVICES)):
+            checks[name] = answer
+        ok = all(value == "ok" for value in checks.values())
+        return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+
+    @endpoint("GET", "/openapi.json", summary="This document", tag="ops", auth=None)
+    def openapi(self, request):
+        if self._openapi is None:
+            type(self)._openapi = build_spec()
+        return self._openapi
+
+    _openapi = None
+
+    def broker_reachable(self):
+        try:
+            with Connection(cfg.setting(self.config, "AMQP_URI"), connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+            return True
+        except Exception:
+            return False
+
+    def ping_service(self, name):
+        try:
+            with eventlet.Timeout(READY_TIMEOUT_SECONDS):
+                getattr(self, f"{name}_rpc").ping()
+            return "ok"
+        except eventlet.Timeout:
+            return "timeout"
+        except Exception as exc:
+            return f"error: {type(exc).__name__}"

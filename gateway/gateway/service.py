@@ -1,0 +1,38 @@
+"""The gateway: one Nameko @http service on :8000 composed of per-area route mixins."""
+from nameko.dependency_providers import Config
+from nameko.rpc import RpcProxy
+
+from servicekit import config as cfg
+from servicekit.context import RequestContext
+from servicekit.errors import AppError
+
+from gateway.http import bearer_token, call
+from gateway.routes.health_routes import HealthRoutes
+from gateway.routes.identity_routes import IdentityRoutes
+from gateway.throttle import FixedWindowLimiter
+
+
+class GatewayService(HealthRoutes, IdentityRoutes):
+    name = "gateway"
+
+    config = Config()
+    request_id = RequestContext()
+    identity_rpc = RpcProxy("identity")
+    plans_rpc = RpcProxy("plans")
+    orders_rpc = RpcProxy("orders")
+    payment_gateway_rpc = RpcProxy("payment_gateway")
+    certs_rpc = RpcProxy("certs")
+
+    _limiter = None
+
+    def authenticate_payer(self, request):
+        token = bearer_token(request)
+        if not token:
+            raise AppError("UNAUTHENTICATED", "请先登录")
+        return call(self.identity_rpc.authenticate, token)
+
+    def throttle_client(self, request, bucket):
+        if GatewayService._limiter is None:
+            GatewayService._limiter = FixedWindowLimiter(cfg.integer(self.config, "CLIENT_RATE_LIMIT_PER_MINUTE", 120))
+        if not self._limiter.allow((request.remote_addr, bucket)):
+            raise AppError("RATE_LIMITED")

@@ -1,0 +1,10 @@
+"""orders: a running member of the system that answers readiness checks; its behaviour arrives with its issue."""
+from nameko.rpc import rpc
+
+
+class OrdersService:
+    name = "orders"
+
+    @rpc
+    def ping(self):
+        return {"service": self.name, "ok": True}

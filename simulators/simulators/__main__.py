@@ -1,0 +1,29 @@
+"""Run every simulator on one port (SIM_PORT, default 8100): ``python -m simulators``."""
+import logging
+import os
+
+from werkzeug.serving import run_simple
+
+from simulators.bureaus import Bureaus
+from simulators.clock import DevClock
+from simulators.sms import SmsGateway
+from simulators.web import SimApp
+
+
+def build_app(config):
+    app = SimApp()
+    for simulator in (SmsGateway(), Bureaus(), DevClock(config)):
+        simulator.routes(app)
+    return app
+
+
+def main():
+    logging.basicConfig(level=logging.WARNING)
+    config = {"MONGO_URI": os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/?directConnection=true"),
+              "MONGO_DB_PREFIX": os.environ.get("MONGO_DB_PREFIX", "sitax_")}
+    host, port = os.environ.get("SIM_HOST", "127.0.0.1"), int(os.environ.get("SIM_PORT", "8100"))
+    run_simple(host, port, build_app(config), threaded=True)
+
+
+if __name__ == "__main__":
+    main()
