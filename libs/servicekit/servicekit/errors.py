@@ -4,6 +4,8 @@ A service raises ``AppError(code, message, details)``; Nameko serialises its arg
 registered with ``deserialize_to_instance`` the caller gets an ``AppError`` back, not a bare ``RemoteError``.
 The gateway maps ``code`` to an HTTP status with ``ERROR_CATALOG`` (the table in API.md).
 """
+import json
+
 from nameko.exceptions import deserialize_to_instance
 
 # code -> (HTTP status, default Chinese message a payer should see)
@@ -39,8 +41,10 @@ class AppError(Exception):
             raise ValueError(f"unknown error code {code!r}")
         self.code = code
         self.message = message or ERROR_CATALOG[code][1]
-        self.details = details or {}
-        super().__init__(code, self.message, self.details)
+        # Nameko stringifies every non-string leaf of exception args (ints become "900"), so details travel
+        # as one JSON string and are parsed back on the caller's side.
+        self.details = json.loads(details) if isinstance(details, str) else (details or {})
+        super().__init__(code, self.message, json.dumps(self.details, ensure_ascii=False))
 
     @property
     def http_status(self):

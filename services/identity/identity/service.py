@@ -8,7 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from eventlet import tpool
 from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher
-from nameko.rpc import rpc
+from servicekit.entrypoints import rpc
 from nameko.timer import timer
 
 from servicekit import config as cfg
@@ -105,11 +105,11 @@ class IdentityService:
         relay_outbox(Outbox(self.db), self.dispatch, self.clock.now())
 
     # ---- RPC -------------------------------------------------------------------------------
-    @rpc
+    @rpc()
     def ping(self):
         return {"service": self.name, "ok": True}
 
-    @rpc
+    @rpc()
     def send_sms_code(self, phone, purpose):
         try:
             domain.check_phone(phone)
@@ -132,7 +132,7 @@ class IdentityService:
         codes.store(phone, purpose, domain.hash_sms_code(self._pepper, phone, purpose, code), now)
         return {"expires_in": int(self._sms_policy.ttl.total_seconds())}
 
-    @rpc
+    @rpc()
     def register(self, id_number, name, phone, password, sms_code):
         try:
             id_number = domain.normalise_id_number(id_number)
@@ -162,7 +162,7 @@ class IdentityService:
         self._publish_outbox()
         return {"payer_id": payer["_id"]}
 
-    @rpc
+    @rpc()
     def login(self, id_number, name, password, insurance_type, sms_code):
         if insurance_type not in domain.INSURANCE_TYPES:
             raise AppError("VALIDATION_ERROR", details={"insurance_type": ["请选择险种"]})
@@ -204,7 +204,7 @@ class IdentityService:
             "insurance_type": insurance_type,
         }
 
-    @rpc
+    @rpc()
     def authenticate(self, token):
         """The principal a bearer token stands for; UNAUTHENTICATED if forged, expired or revoked."""
         now = self.clock.now()
@@ -216,11 +216,11 @@ class IdentityService:
         return {"payer_id": payer["_id"], "session_id": session_id, "insurance_type": session["insurance_type"],
                 "id_number": payer["id_number"], "name": payer["name"], "phone": payer["phone"]}
 
-    @rpc
+    @rpc()
     def logout(self, session_id):
         SessionRepository(self.db).revoke(session_id, self.clock.now())
 
-    @rpc
+    @rpc()
     def change_phone(self, payer_id, new_phone, old_phone_code, new_phone_code):
         try:
             domain.check_phone(new_phone, "new_phone")
@@ -243,7 +243,7 @@ class IdentityService:
         self._publish_outbox()
         return {"phone_masked": mask_phone(new_phone)}
 
-    @rpc
+    @rpc()
     def payers_on_phone(self, payer_id):
         """Payers registered under the same phone as this one (代缴: paying for relatives)."""
         payers = PayerRepository(self.db)
