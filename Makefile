@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run stop test install system-packages clean
+.PHONY: run stop test bench install clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	bash tools/ensure_system_packages.sh
@@ -30,6 +30,11 @@ stop:
 test: install
 	bash tools/ensure_broker.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## benchmarks: print figures (never assert); BENCH=area1,area2 for a subset
+bench: install
+	bash tools/ensure_broker.sh
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .run
