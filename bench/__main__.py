@@ -4,7 +4,11 @@ Benchmarks measure; they never assert. ``BENCH=certs,plans make bench`` runs a s
 Each module gets a ``Report`` to print named figures into, and starts what it needs itself
 (a service container, the whole stack through ``devstack``), on the same real broker and database as the tests.
 """
-import importlib
+import eventlet
+
+eventlet.monkey_patch()  # Nameko containers and standalone proxies need a patched world, as in the tests
+
+import importlib  # noqa: E402
 import os
 import platform
 import sys
