@@ -111,3 +111,87 @@ def test_phone_change_needs_both_codes(identity, sims, enrolled, clock):
     clock.advance(seconds=61)
     session = login(identity, sims, id_number, name, new, "FE_PENSION")
     assert identity.authenticate(session["token"])["phone"] == new
+
+
+def test_code_expires_after_five_minutes(identity, sims, enrolled, clock):
+    id_number, name, phone = enrolled
+    identity.send_sms_code(phone, "register")
+    code = sims.latest_sms_code(phone)
+    clock.advance(minutes=5, seconds=1)
+    with pytest.raises(AppError) as refused:
+        identity.register(id_number, name, phone, PASSWORD, code)
+    assert refused.value.code == "SMS_CODE_INVALID"
+
+
+def test_five_wrong_tries_void_the_code(identity, sims, enrolled):
+    id_number, name, phone = enrolled
+    identity.send_sms_code(phone, "register")
+    code = sims.latest_sms_code(phone)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        with pytest.raises(AppError):
+            identity.register(id_number, name, phone, PASSWORD, wrong)
+    with pytest.raises(AppError) as refused:
+        identity.register(id_number, name, phone, PASSWORD, code)
+    assert refused.value.code == "SMS_CODE_INVALID"
+
+
+def test_send_limits_per_purpose_and_per_day(identity, sims, clock):
+    phone = new_phone()
+    identity.send_sms_code(phone, "register")
+    identity.send_sms_code(phone, "login")  # another purpose is not throttled by the first
+    with pytest.raises(AppError) as throttled:
+        identity.send_sms_code(phone, "register")
+    assert throttled.value.code == "SMS_RATE_LIMITED"
+    for _ in range(8):  # 10 sends in all today
+        clock.advance(seconds=61)
+        identity.send_sms_code(phone, "register")
+    clock.advance(seconds=61)
+    with pytest.raises(AppError) as daily:
+        identity.send_sms_code(phone, "change_phone")
+    assert daily.value.code == "SMS_RATE_LIMITED"
+
+
+def test_lock_expires_after_fifteen_minutes(identity, sims, enrolled, clock):
+    id_number, name, phone = enrolled
+    register(identity, sims, id_number, name, phone)
+    for _ in range(5):
+        with pytest.raises(AppError):
+            identity.login(id_number, name, "wrong1234", "FE_PENSION", "000000")
+    clock.advance(minutes=15, seconds=1)
+    assert login(identity, sims, id_number, name, phone, "FE_PENSION")["token"]
+
+
+def test_logout_revokes_and_token_expires(identity, sims, enrolled, clock):
+    id_number, name, phone = enrolled
+    register(identity, sims, id_number, name, phone)
+    first = login(identity, sims, id_number, name, phone, "FE_PENSION")
+    principal = identity.authenticate(first["token"])
+    identity.logout(principal["session_id"])
+    with pytest.raises(AppError) as revoked:
+        identity.authenticate(first["token"])
+    assert revoked.value.code == "UNAUTHENTICATED"
+
+    clock.advance(seconds=61)
+    second = login(identity, sims, id_number, name, phone, "FE_PENSION")
+    clock.advance(minutes=30, seconds=62)
+    with pytest.raises(AppError) as expired:
+        identity.authenticate(second["token"])
+    assert expired.value.code == "UNAUTHENTICATED"
+
+
+def test_payers_sharing_a_phone(identity, sims, clock):
+    phone, payer_ids = new_phone(), []
+    for name in ("吴一", "吴二"):
+        id_number = new_id_number()
+        sims.enroll(id_number, name, "RR_PENSION")
+        payer_ids.append(register(identity, sims, id_number, name, phone)["payer_id"])
+        clock.advance(seconds=61)
+    stranger_id = new_id_number()
+    sims.enroll(stranger_id, "郑三", "RR_PENSION")
+    register(identity, sims, stranger_id, "郑三", new_phone())
+
+    listed = identity.payers_on_phone(payer_ids[0])
+    assert [p["payer_id"] for p in listed] == payer_ids
+    assert [p["is_self"] for p in listed] == [True, False]
+    assert all("*" in p["id_number_masked"] and "id_number" not in p for p in listed)
