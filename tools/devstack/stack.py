@@ -39,7 +39,7 @@ def free_port():
 
 
 def host_port(uri, default_port):
-    parsed = urlparse(uri.replace("pyamqp://", "amqp://"))
+    parsed = urlparse(uri.split(";")[0].replace("pyamqp://", "amqp://"))
     host = (parsed.hostname or "127.0.0.1").split(",")[0]
     return host, parsed.port or default_port
 
