@@ -1,8 +1,9 @@
 """Run every simulator on one port (SIM_PORT, default 8100): ``python -m simulators``."""
-import logging
 import os
 
 from werkzeug.serving import run_simple
+
+from servicekit import logs
 
 from simulators.bureaus import Bureaus
 from simulators.clock import DevClock
@@ -18,7 +19,7 @@ def build_app(config):
 
 
 def main():
-    logging.basicConfig(level=logging.WARNING)
+    logs.configure()  # JSON lines; ID numbers in request URLs are masked like everywhere else
     config = {"MONGO_URI": os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/?directConnection=true"),
               "MONGO_DB_PREFIX": os.environ.get("MONGO_DB_PREFIX", "sitax_")}
     host, port = os.environ.get("SIM_HOST", "127.0.0.1"), int(os.environ.get("SIM_PORT", "8100"))
