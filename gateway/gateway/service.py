@@ -9,10 +9,11 @@ from servicekit.errors import AppError
 from gateway.http import bearer_token, call
 from gateway.routes.health_routes import HealthRoutes
 from gateway.routes.identity_routes import IdentityRoutes
+from gateway.routes.web_routes import WebRoutes
 from gateway.throttle import FixedWindowLimiter
 
 
-class GatewayService(HealthRoutes, IdentityRoutes):
+class GatewayService(HealthRoutes, IdentityRoutes, WebRoutes):
     name = "gateway"
 
     config = Config()
