@@ -9,11 +9,12 @@ from servicekit.errors import AppError
 from gateway.http import bearer_token, call
 from gateway.routes.health_routes import HealthRoutes
 from gateway.routes.identity_routes import IdentityRoutes
+from gateway.routes.plans_routes import PlansRoutes
 from gateway.routes.web_routes import WebRoutes
 from gateway.throttle import FixedWindowLimiter
 
 
-class GatewayService(HealthRoutes, IdentityRoutes, WebRoutes):
+class GatewayService(HealthRoutes, IdentityRoutes, PlansRoutes, WebRoutes):
     name = "gateway"
 
     config = Config()

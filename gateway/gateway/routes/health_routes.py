@@ -28,7 +28,23 @@ class HealthRoutes:
         for name, answer in zip(SERVICES, pool.imap(self.ping_service, SERVICES)):
             checks[name] = answer
         ok = all(value == "ok" for value in checks.values())
+        # Shown, not gating: a bureau being down must not take every gateway out of the load balancer (the
+        # plans service serves its last good data), and a fresh system that has not synced yet is "pending".
+        checks["plans_sync"] = self.plans_sync_check() if checks.get("plans") == "ok" else "unknown"
         return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+
+    def plans_sync_check(self):
+        """"fresh" | "pending" | "stale: hr (age 900s)" from plans.sync_status (PLANS_SYNC_STALE_AFTER_SECONDS)."""
+        try:
+            with eventlet.Timeout(READY_TIMEOUT_SECONDS):
+                status = self.plans_rpc.sync_status()
+        except eventlet.Timeout:
+            return "timeout"
+        except Exception as exc:
+            return f"error: {type(exc).__name__}"
+        stale = [f"{code} (age {b['age_seconds']}s)" if b["age_seconds"] is not None else f"{code} (never synced)"
+                 for code, b in status["bureaus"].items() if b["status"] == "stale"]
+        return f"stale: {', '.join(stale)}" if stale else status["status"]
 
     @endpoint("GET", "/openapi.json", summary="This document", tag="ops", auth=None)
     def openapi(self, request):

@@ -186,7 +186,7 @@ class PlansService:
         doc, source = self._find_enrollment(id_number, insurance_type)
         if doc is None:
             raise AppError("NOT_FOUND", "个体参保人员信息不存在")
-        return self._enrollment_view(doc, source)
+        return {**self._enrollment_view(doc, source), "declaration_mode": self._policy().applies_to(doc)}
 
     # ---- plans for the payer and for orders ------------------------------------------------------
     def _plan_view(self, plan, now):
