@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs when they are missing (run by `make run` and `make test`).
 #   libpango: WeasyPrint;  fonts-wqy-zenhei: CJK text in certificates;
-#   rabbitmq-server: the broker when AMQP_URI is not given.
+#   rabbitmq-server: the broker when AMQP_URI is not given;  chromium, chromium-driver: browser tests.
 set -euo pipefail
-packages=(python3-venv libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-zenhei rabbitmq-server)
+packages=(python3-venv libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-zenhei rabbitmq-server chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
