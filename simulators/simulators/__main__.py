@@ -8,12 +8,13 @@ from servicekit import logs
 from simulators.bureaus import Bureaus
 from simulators.clock import DevClock
 from simulators.sms import SmsGateway
+from simulators.unionpay import UnionPay
 from simulators.web import SimApp
 
 
 def build_app(config):
     app = SimApp()
-    for simulator in (SmsGateway(), Bureaus(config), DevClock(config)):
+    for simulator in (SmsGateway(), Bureaus(config), DevClock(config), UnionPay(config)):
         simulator.routes(app)
     return app
 
