@@ -9,12 +9,14 @@ from servicekit.errors import AppError
 from gateway.http import bearer_token, call
 from gateway.routes.health_routes import HealthRoutes
 from gateway.routes.identity_routes import IdentityRoutes
+from gateway.routes.orders_routes import OrdersRoutes
+from gateway.routes.payments_routes import PaymentsRoutes
 from gateway.routes.plans_routes import PlansRoutes
 from gateway.routes.web_routes import WebRoutes
 from gateway.throttle import FixedWindowLimiter
 
 
-class GatewayService(HealthRoutes, IdentityRoutes, PlansRoutes, WebRoutes):
+class GatewayService(HealthRoutes, IdentityRoutes, PlansRoutes, WebRoutes, OrdersRoutes, PaymentsRoutes):
     name = "gateway"
 
     config = Config()
