@@ -1,10 +1,6 @@
 """Root test configuration: eventlet first (Nameko needs a patched world), then the shared infrastructure
 fixtures from tests/support/infra.py (real broker, real MongoDB-compatible database, simulators, the stack)."""
-import warnings
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # eventlet's deprecation banner
-    import eventlet
+import eventlet
 
 eventlet.monkey_patch()
 
