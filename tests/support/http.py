@@ -61,3 +61,29 @@ class Simulators:
 
     def reset_clock(self):
         self.http.delete(f"{self.base_url}/sim/clock", timeout=10).raise_for_status()
+
+
+# ---- bureau plans (plans service) ------------------------------------------------------------------
+def _bureau(insurance_type):
+    return "medical" if insurance_type == "RR_MEDICAL" else "hr"
+
+
+def add_bureau_plan(sims, plan_id, id_number, insurance_type, period, amount, **extra):
+    """The bureau issues (or revises, same plan_id) a 缴费计划; it reaches the project with the next sync."""
+    answer = sims.http.post(f"{sims.base_url}/sim/bureaus/{_bureau(insurance_type)}/plans", timeout=10,
+                            json={"plan_id": plan_id, "id_number": id_number, "insurance_type": insurance_type,
+                                  "period": period, "amount": amount, **extra})
+    answer.raise_for_status()
+    return answer.json()
+
+
+def withdraw_bureau_plan(sims, bureau, plan_id):
+    sims.http.delete(f"{sims.base_url}/sim/bureaus/{bureau}/plans/{plan_id}", timeout=10).raise_for_status()
+
+
+def sync_bureaus(sims):
+    """POST /sim/bureaus/sync: returns once the plans service has applied both bureaus' feeds."""
+    answer = sims.http.post(f"{sims.base_url}/sim/bureaus/sync", timeout=130)
+    answer.raise_for_status()
+    assert answer.json()["synced"], answer.text
+    return answer.json()
