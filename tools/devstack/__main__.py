@@ -39,7 +39,7 @@ def run(args):
     started = time.monotonic()
     try:
         stack.start()
-        loaded = demo.load(stack.sim_url)
+        loaded, plans = demo.load(stack.sim_url)
         print(f"""
 社保费掌上办 is ready in {time.monotonic() - started:.1f}s.
   gateway (API)     {stack.gateway_url}/            OpenAPI: {stack.gateway_url}/openapi.json
@@ -47,7 +47,7 @@ def run(args):
   simulators        {stack.sim_url}/sim/...         latest SMS: {stack.sim_url}/sim/sms/<phone>/latest
   database          {stack.mongo_uri}
   broker            {stack.amqp_uri}
-  demo data         {loaded} enrolments (see README.md, "Demo data")
+  demo data         {loaded} enrolments, {plans} plans (see README.md, "Demo data")
   logs              {RUN_DIR / 'logs'}
 Ctrl-C (or `make stop`) stops everything this command started.""", flush=True)
         while True:

@@ -18,6 +18,30 @@ DEMO_ENROLLMENTS = [
 ]
 
 
+# The bureaus' 缴费计划 (amounts as the bureau decided them): the three months before the current one for the
+# monthly types, the coming year for the annual ones. 赵丽 (牡丹江) has none: she declares (缴费申报) herself.
+MONTHLY_PLANS = [("34052419800101001X", "FE_PENSION", "350.00"), ("34052419800101001X", "FE_MEDICAL", "120.00"),
+                 ("230102199001011230", "FE_PENSION", "350.00")]
+ANNUAL_PLANS = [("11010519491231002X", "RR_PENSION", "500.00"), ("11010519491231002X", "RR_MEDICAL", "380.00"),
+                ("230102199001011230", "RR_MEDICAL", "380.00")]
+
+
+def demo_plans(today):
+    plans = []
+    for id_number, insurance_type, amount in MONTHLY_PLANS:
+        for back in (3, 2, 1):
+            year, month = divmod(today.year * 12 + today.month - 1 - back, 12)
+            period = f"{year}-{month + 1:02d}"
+            plans.append({"plan_id": f"DEMO-{id_number[-6:]}-{insurance_type}-{period}", "id_number": id_number,
+                          "insurance_type": insurance_type, "period": period, "amount": amount})
+    for id_number, insurance_type, amount in ANNUAL_PLANS:
+        period = f"{today.year + 1}-01"
+        plans.append({"plan_id": f"DEMO-{id_number[-6:]}-{insurance_type}-{period}", "id_number": id_number,
+                      "insurance_type": insurance_type, "period": period, "amount": amount,
+                      "deadline": f"{today.year}-12-31T17:00:00+08:00"})
+    return plans
+
+
 def bureau_for(insurance_type):
     return "medical" if insurance_type == "RR_MEDICAL" else "hr"
 
@@ -28,4 +52,12 @@ def load(sim_url):
                                json={"id_number": id_number, "name": name, "insurance_type": insurance_type,
                                      "region_code": region, "enrolled_on": "2020-01-01"})
         answer.raise_for_status()
-    return len(DEMO_ENROLLMENTS)
+    from datetime import date
+
+    plans = demo_plans(date.today())
+    for plan in plans:
+        requests.post(f"{sim_url}/sim/bureaus/{bureau_for(plan['insurance_type'])}/plans", json=plan,
+                      timeout=5).raise_for_status()
+    # Apply it now (the plans service would on its own timer too), so the demo payers can register at once.
+    requests.post(f"{sim_url}/sim/bureaus/sync", timeout=130).raise_for_status()
+    return len(DEMO_ENROLLMENTS), len(plans)

@@ -178,10 +178,7 @@ class HttpBureau:
             raise BureauUnavailable(f"{self.code} bureau: malformed declaration answer") from None
 
     def void_declaration(self, declaration_id):
-        try:
-            self._json("DELETE", f"/declarations/{declaration_id}")
-        except BureauRefused:
-            raise
+        self._json("DELETE", f"/declarations/{declaration_id}")
         return True
 
 

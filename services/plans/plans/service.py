@@ -116,9 +116,7 @@ class PlansService:
             last = state.get("last_attempt_at") or state.get("last_success_at")
             if last and now - last < self._sync_interval:
                 continue
-            result = self._sync_bureau(code)
-            if result["ok"]:
-                continue
+            self._sync_bureau(code)  # failures are logged and scheduled for a retry inside
         self._publish_outbox()
 
     @rpc()
@@ -367,6 +365,10 @@ class PlansService:
                 break
             except GuardMissed:
                 continue  # the feed delivered the same plans meanwhile: re-decide (it becomes a no-op)
+        else:
+            log.error("declaration %s confirmed by the bureau but not recorded; the feed will bring its plans",
+                      declaration["_id"])
+            raise AppError("SERVICE_UNAVAILABLE", "申报已提交，正在处理中，请稍后查看缴费计划")
         self._publish_outbox()
         log.info("declaration %s confirmed for payer %s", declaration["_id"], pseudonym(id_number))
         return {"declaration_id": declaration["_id"], "status": "confirmed",
