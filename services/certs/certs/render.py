@@ -26,7 +26,7 @@ table { width: 100%; border-collapse: collapse; }
 .rows thead { display: table-header-group; }
 .rows { table-layout: fixed; }
 .rows th { border: 0.6pt solid #333; background: #f1f1f1; padding: 1.2mm 0.6mm; font-size: 8pt; }
-.rows td { border: 0.6pt solid #333; padding: 1.4mm 0.6mm; font-size: 8pt; text-align: center;
+.rows td { border: 0.6pt solid #333; padding: 1.4mm 0.6mm; font-size: 7.5pt; text-align: center;
            overflow-wrap: anywhere; }
 .rows td.num { text-align: right; padding-right: 1.5mm; white-space: nowrap; }
 .rows td.nw { white-space: nowrap; }
@@ -42,7 +42,7 @@ table { width: 100%; border-collapse: collapse; }
 """
 
 
-TAX_COLUMNS = "".join(f'<col style="width:{w}mm">' for w in (8, 24, 31, 17, 25, 37, 19, 21))
+TAX_COLUMNS = "".join(f'<col style="width:{w}mm">' for w in (8, 20, 38, 16, 24, 39, 19, 18))
 PAYMENT_COLUMNS = "".join(f'<col style="width:{w}mm">' for w in (10, 40, 32, 44, 26, 30))
 
 
