@@ -7,6 +7,7 @@ from servicekit.context import RequestContext
 from servicekit.errors import AppError
 
 from gateway.http import bearer_token, call
+from gateway.routes.certs_routes import CertsRoutes
 from gateway.routes.health_routes import HealthRoutes
 from gateway.routes.identity_routes import IdentityRoutes
 from gateway.routes.orders_routes import OrdersRoutes
@@ -16,7 +17,8 @@ from gateway.routes.web_routes import WebRoutes
 from gateway.throttle import FixedWindowLimiter
 
 
-class GatewayService(HealthRoutes, IdentityRoutes, PlansRoutes, WebRoutes, OrdersRoutes, PaymentsRoutes):
+class GatewayService(HealthRoutes, IdentityRoutes, PlansRoutes, WebRoutes, OrdersRoutes, PaymentsRoutes,
+                     CertsRoutes):
     name = "gateway"
 
     config = Config()
