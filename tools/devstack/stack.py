@@ -121,6 +121,7 @@ class Stack:
             "TAX_REGISTRY_URL": f"{self.sim_url}/sim/bureaus/hr",
             "MEDICAL_BUREAU_URL": f"{self.sim_url}/sim/bureaus/medical",
             "DEV_CLOCK_ENABLED": "true",
+            "PUBLIC_BASE_URL": self.gateway_url,  # certificates' QR codes point at this gateway
             "PYTHONUNBUFFERED": "1",
             "PYTHONWARNINGS": "ignore::DeprecationWarning",  # eventlet's deprecation banner, once per process
         })
