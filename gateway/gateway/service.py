@@ -5,6 +5,7 @@ from nameko.rpc import RpcProxy
 from servicekit import config as cfg
 from servicekit.context import RequestContext
 from servicekit.errors import AppError
+from servicekit.runtime import ServiceRuntime
 
 from gateway.http import bearer_token, call
 from gateway.routes.certs_routes import CertsRoutes
@@ -22,6 +23,7 @@ class GatewayService(HealthRoutes, IdentityRoutes, PlansRoutes, WebRoutes, Order
     name = "gateway"
 
     config = Config()
+    runtime = ServiceRuntime()
     request_id = RequestContext()
     identity_rpc = RpcProxy("identity")
     plans_rpc = RpcProxy("plans")

@@ -196,3 +196,11 @@ def test_request_id_is_echoed_or_made(api):
     assert api.get("/health", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
     made = api.get("/health", headers={"X-Request-Id": "<script>"}).headers["X-Request-Id"]
     assert made != "<script>" and len(made) == 32
+
+
+def test_gateway_metrics_count_requests_by_endpoint_and_result(api):
+    api.post("/api/v1/sms-codes", {"phone": "bad", "purpose": "login"})
+    text = api.get("/metrics").text
+    assert 'sitax_entrypoint_results_total{entrypoint="send_sms_code",result="VALIDATION_ERROR",service="gateway"}' in text
+    assert 'sitax_entrypoint_results_total{entrypoint="health",result="200",service="gateway"}' in text
+    assert "sitax_entrypoint_seconds_bucket" in text

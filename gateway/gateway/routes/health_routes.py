@@ -1,6 +1,8 @@
 """Liveness, readiness and the OpenAPI document."""
 import eventlet
+import prometheus_client as prom
 from kombu import Connection
+from werkzeug.wrappers import Response
 
 from servicekit import config as cfg
 
@@ -45,6 +47,11 @@ class HealthRoutes:
         stale = [f"{code} (age {b['age_seconds']}s)" if b["age_seconds"] is not None else f"{code} (never synced)"
                  for code, b in status["bureaus"].items() if b["status"] == "stale"]
         return f"stale: {', '.join(stale)}" if stale else status["status"]
+
+    @endpoint("GET", "/metrics", summary="Prometheus metrics of this gateway process", tag="ops", auth=None,
+              content_type="text/plain")
+    def metrics(self, request):
+        return Response(prom.generate_latest(), content_type=prom.CONTENT_TYPE_LATEST)
 
     @endpoint("GET", "/openapi.json", summary="This document", tag="ops", auth=None)
     def openapi(self, request):

@@ -8,6 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from eventlet import tpool
 from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher
+from nameko.rpc import RpcProxy
 from servicekit.entrypoints import rpc
 from nameko.timer import timer
 
@@ -18,9 +19,10 @@ from servicekit.errors import AppError
 from servicekit.events import Outbox, relay_outbox
 from servicekit.mongo import MongoDatabase
 from servicekit.pii import mask_id_number, mask_phone, pseudonym
+from servicekit.runtime import ServiceRuntime
 
 from identity import domain
-from identity.adapters import AdapterUnavailable, EnrollmentRegistries, SmsGateway
+from identity.adapters import AdapterUnavailable, EnrollmentRegistries, PlansEnrollmentRegistry, SmsGateway
 from identity.repository import (DuplicatePayer, PayerRepository, SessionRepository, SmsCodeRepository,
                                  ensure_indexes)
 
@@ -49,11 +51,13 @@ class IdentityService:
     name = "identity"
 
     config = Config()
+    runtime = ServiceRuntime()
     db = MongoDatabase("identity", ensure_indexes)
     clock = Clock()
     request_id = RequestContext()
     sms_gateway = SmsGateway()
     registries = EnrollmentRegistries()
+    plans_rpc = RpcProxy("plans")  # the tax registry: HR enrolments as synced by plans
     dispatch = EventDispatcher()
 
     # ---- helpers -------------------------------------------------------------------------
@@ -90,7 +94,9 @@ class IdentityService:
 
     def _enrollments(self, id_number, bureau):
         try:
-            return self.registries[bureau].enrollments(id_number)
+            registry = PlansEnrollmentRegistry(self.plans_rpc) if bureau == domain.TAX_REGISTRY \
+                else self.registries[bureau]
+            return registry.enrollments(id_number)
         except AdapterUnavailable as exc:
             log.warning("enrolment check failed: %s", exc)
             raise AppError("SERVICE_UNAVAILABLE", "参保登记信息暂时无法核验，请稍后再试") from None

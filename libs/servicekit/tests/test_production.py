@@ -1,0 +1,26 @@
+import pytest
+
+from servicekit.production import UnsafeConfiguration, check, problems
+
+DEV = {"TOKEN_SECRET": "dev-token-secret-change-me", "SMS_CODE_SECRET": "dev-sms-code-secret-change-me",
+       "DEV_CLOCK_ENABLED": "true", "SMS_GATEWAY_URL": "http://127.0.0.1:8100/sim/sms",
+       "OPS_TOKEN": "dev-ops-token"}
+SAFE = {"TOKEN_SECRET": "k3Jf9s0dP2x7Qm1", "SMS_CODE_SECRET": "Zr8Lw2Yt6Vb4Nq0", "DEV_CLOCK_ENABLED": "false",
+        "SMS_GATEWAY_URL": "https://sms.example.gov.cn/api", "OPS_TOKEN": "a9f8e7d6c5b4"}
+
+
+def test_development_config_is_fine_outside_production():
+    check(DEV, "identity")
+
+
+def test_production_refuses_each_dev_setting_by_name():
+    with pytest.raises(UnsafeConfiguration) as refused:
+        check({**DEV, "APP_ENV": "production"}, "identity")
+    for setting in DEV:
+        assert setting in str(refused.value)
+
+
+def test_production_accepts_real_settings_and_requires_identity_secrets():
+    check({**SAFE, "APP_ENV": "production"}, "identity")
+    missing = {k: v for k, v in SAFE.items() if k != "TOKEN_SECRET"}
+    assert problems(missing, "identity") and not problems(missing, "plans")
