@@ -49,6 +49,12 @@ class Simulators:
                                 json={"id_number": id_number, "name": name, "insurance_type": insurance_type,
                                       "region_code": region_code, **extra})
         answer.raise_for_status()
+        if bureau == "hr":
+            # The tax registry is the HR enrolments the plans service has synced: sync now (a simulator without
+            # a project to call answers 503, e.g. when a test drives the plans service itself).
+            synced = self.http.post(f"{self.base_url}/sim/bureaus/sync", timeout=130)
+            if synced.status_code != 503:
+                synced.raise_for_status()
         return answer.json()
 
     def latest_sms_code(self, phone):

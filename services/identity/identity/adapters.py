@@ -5,13 +5,14 @@ Each is reached over HTTP at a configured base URL. In dev and tests the URLs po
 """
 import logging
 
+import eventlet
 import requests
 from nameko.extensions import DependencyProvider
 
 from servicekit import config as cfg
 from servicekit.pii import mask_phone
 
-from identity.domain import MEDICAL_BUREAU, TAX_REGISTRY
+from identity.domain import MEDICAL_BUREAU
 
 log = logging.getLogger(__name__)
 TIMEOUT = (2, 5)  # connect, read seconds
@@ -55,6 +56,30 @@ class HttpEnrollmentRegistry:
             raise AdapterUnavailable(f"registry {self.base_url} failed: {type(exc).__name__}") from None
 
 
+class PlansEnrollmentRegistry:
+    """The tax registry: the HR bureau's enrolments as synced by the plans service (``plans.enrollments``).
+
+    Asked over RPC with a deadline: a plans service that does not answer is 'cannot verify now', never a hang.
+    """
+
+    TIMEOUT_SECONDS = 5
+
+    def __init__(self, plans_rpc):
+        self.plans_rpc = plans_rpc
+
+    def enrollments(self, id_number):
+        try:
+            with eventlet.Timeout(self.TIMEOUT_SECONDS):
+                items = self.plans_rpc.enrollments(id_number)
+        except eventlet.Timeout:
+            raise AdapterUnavailable("tax registry (plans) did not answer in time") from None
+        except Exception as exc:  # RemoteError, broker trouble: cannot verify now
+            raise AdapterUnavailable(f"tax registry (plans) failed: {type(exc).__name__}") from None
+        if not isinstance(items, list):
+            raise AdapterUnavailable("tax registry (plans) answered nonsense")
+        return items
+
+
 class SmsGateway(DependencyProvider):
     def setup(self):
         self.gateway = HttpSmsGateway(cfg.setting(self.container.config, "SMS_GATEWAY_URL",
@@ -65,13 +90,12 @@ class SmsGateway(DependencyProvider):
 
 
 class EnrollmentRegistries(DependencyProvider):
-    """``registries[TAX_REGISTRY]`` and ``registries[MEDICAL_BUREAU]``."""
+    """``registries[MEDICAL_BUREAU]`` (asked live over HTTP). The tax registry is the plans service's synced
+    HR enrolments: ``PlansEnrollmentRegistry`` over the service's ``plans_rpc``."""
 
     def setup(self):
         config, http = self.container.config, requests.Session()
         self.registries = {
-            TAX_REGISTRY: HttpEnrollmentRegistry(
-                cfg.setting(config, "TAX_REGISTRY_URL", "http://127.0.0.1:8100/sim/bureaus/hr"), http),
             MEDICAL_BUREAU: HttpEnrollmentRegistry(
                 cfg.setting(config, "MEDICAL_BUREAU_URL", "http://127.0.0.1:8100/sim/bureaus/medical"), http),
         }

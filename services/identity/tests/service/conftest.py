@@ -18,8 +18,36 @@ def identity(service_config):
 
 
 @pytest.fixture(scope="module")
-def sims(simulators):
-    return Simulators(simulators)
+def plans(service_config):
+    """The plans service: identity's tax registry is the HR enrolments it has synced."""
+    from nameko.containers import ServiceContainer
+
+    from plans.service import PlansService
+
+    container = ServiceContainer(PlansService, service_config)
+    container.start()
+    with ServiceRpcProxy("plans", service_config, timeout=60) as proxy:
+        yield proxy
+    container.stop()
+
+
+class SyncingSimulators(Simulators):
+    """An enrolment reaches the tax registry with the next sync: make it now, as POST /sim/bureaus/sync does."""
+
+    def __init__(self, base_url, plans):
+        super().__init__(base_url)
+        self.plans = plans
+
+    def enroll(self, *args, **kwargs):
+        enrolment = super().enroll(*args, **kwargs)
+        result = self.plans.sync_now()
+        assert all(r["ok"] for r in result.values()), result
+        return enrolment
+
+
+@pytest.fixture(scope="module")
+def sims(simulators, plans):
+    return SyncingSimulators(simulators, plans)
 
 
 @pytest.fixture
