@@ -122,6 +122,8 @@ class Stack:
             "MEDICAL_BUREAU_URL": f"{self.sim_url}/sim/bureaus/medical",
             "DEV_CLOCK_ENABLED": "true",
             "PUBLIC_BASE_URL": self.gateway_url,  # certificates' QR codes point at this gateway
+            "PAYMENT_NOTIFY_BASE_URL": self.gateway_url,  # the channel's backUrl for notifications
+            "UNIONPAY_BASE_URL": f"{self.sim_url}/sim/channels/unionpay",
             "PYTHONUNBUFFERED": "1",
             "PYTHONWARNINGS": "ignore::DeprecationWarning",  # eventlet's deprecation banner, once per process
         })

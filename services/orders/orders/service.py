@@ -77,7 +77,11 @@ class OrdersService:
     @property
     def _windows(self):
         value = cfg.setting(self.config, "PAYMENT_WINDOWS", None)
-        return json.loads(value) if isinstance(value, str) else (value or {})
+        windows = dict(json.loads(value) if isinstance(value, str) else (value or {}))
+        # the same cut-off plans shows as each plan's deadline, unless a default window is configured here
+        windows.setdefault("default", {"close_day": cfg.integer(self.config, "COLLECTION_CUTOFF_DAY", 25),
+                                       "close_time": f"{cfg.integer(self.config, 'COLLECTION_CUTOFF_HOUR', 17)}:00"})
+        return windows
 
     @property
     def _default_region(self):
