@@ -7,7 +7,6 @@
    GET /health on the gateway while 20 certificates render concurrently.
 Measures; never asserts. CERTS_BENCH_N changes the number of sequential PDFs (default 20).
 """
-import io
 import os
 import statistics
 import time

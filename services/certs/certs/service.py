@@ -7,7 +7,6 @@ import eventlet
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from nameko.events import event_handler
-from pymongo.errors import PyMongoError
 
 from servicekit.clock import Clock
 from servicekit.context import RequestContext
@@ -63,8 +62,8 @@ class CertsService:
                 return
             new = RecordRepository(self.db).upsert_from_order(paid, now)
             processed.record(paid["event_id"], now)
-        except PyMongoError as exc:
-            log.warning("order.paid not stored (%s); requeued", type(exc).__name__)
+        except Exception as exc:  # MongoDB away or a bug: requeue, after a pause so it is no hot loop
+            log.warning("order.paid not stored (%s); requeued in %s s", type(exc).__name__, RETRY_BACKOFF_SECONDS)
             eventlet.sleep(RETRY_BACKOFF_SECONDS)
             raise
         log.info("order.paid for payer %s: %d new record(s)", pseudonym(paid["payer"]["payer_id"]), new)
