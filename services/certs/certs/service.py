@@ -15,6 +15,7 @@ from servicekit.errors import AppError
 from servicekit.events import ProcessedEvents
 from servicekit.mongo import MongoDatabase
 from servicekit.pii import pseudonym
+from servicekit.runtime import ServiceRuntime
 
 from certs import domain
 from certs.dependencies import PdfRenderer, issuer_settings
@@ -35,6 +36,7 @@ class CertsService:
     name = "certs"
 
     config = Config()
+    runtime = ServiceRuntime()
     db = MongoDatabase("certs", ensure_indexes)
     clock = Clock()
     request_id = RequestContext()
