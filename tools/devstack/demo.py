@@ -2,6 +2,8 @@
 
 Payers are not pre-registered: register with one of these ID numbers and names (any phone), as a payer would.
 """
+from datetime import date
+
 import requests
 
 DEMO_ENROLLMENTS = [
@@ -52,8 +54,6 @@ def load(sim_url):
                                json={"id_number": id_number, "name": name, "insurance_type": insurance_type,
                                      "region_code": region, "enrolled_on": "2020-01-01"})
         answer.raise_for_status()
-    from datetime import date
-
     plans = demo_plans(date.today())
     for plan in plans:
         requests.post(f"{sim_url}/sim/bureaus/{bureau_for(plan['insurance_type'])}/plans", json=plan,
