@@ -103,3 +103,15 @@ def test_rare_characters_beyond_gb2312_fall_back_to_the_full_font(renderer):
 def test_gb2312_character_set():
     chars = fonts.gb2312_characters()
     assert len(chars) > 7400 and "张" in chars and "鑫" in chars and "堃" not in chars
+
+
+def test_qr_code_of_the_verification_url_is_on_the_page():
+    import segno
+
+    doc = domain.certificate_document("tax", records(1), {"name": "张三", "id_number": "34052419800101001X"},
+                                      "ABCD-EFGH-JKLM-NPQR-STUV", "N1", datetime(2024, 12, 4, 1, tzinfo=UTC),
+                                      SETTINGS)
+    expected = segno.make("https://tax.example/api/v1/certificates/ABCD-EFGH-JKLM-NPQR-STUV", error="m",
+                          micro=False).svg_data_uri(scale=4, border=2)
+    assert render.qr_svg_data_uri(doc["verify_url"]) == expected
+    assert f'src="{expected}"' in render.build_html(doc, "", "sans-serif")
