@@ -1,4 +1,6 @@
 """Liveness, readiness and the OpenAPI document."""
+import time
+
 import eventlet
 import prometheus_client as prom
 from kombu import Connection
@@ -12,6 +14,7 @@ from gateway.openapi import build_spec
 
 SERVICES = ("identity", "plans", "orders", "payment_gateway", "certs")
 READY_TIMEOUT_SECONDS = 3
+BROKER_CHECK_TTL_SECONDS = 1.0
 
 
 class HealthRoutes:
@@ -60,14 +63,22 @@ class HealthRoutes:
         return self._openapi
 
     _openapi = None
+    _broker_check = (float("-inf"), False)
 
     def broker_reachable(self):
+        """Connects to the broker at most once a second per process: probes and load balancers call /health
+        often, and a fresh AMQP connection per call costs more than the answer is worth."""
+        checked_at, reachable = HealthRoutes._broker_check
+        if time.monotonic() - checked_at < BROKER_CHECK_TTL_SECONDS:
+            return reachable
         try:
             with Connection(cfg.setting(self.config, "AMQP_URI"), connect_timeout=2) as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
-            return True
+            reachable = True
         except Exception:
-            return False
+            reachable = False
+        HealthRoutes._broker_check = (time.monotonic(), reachable)
+        return reachable
 
     def ping_service(self, name):
         try:

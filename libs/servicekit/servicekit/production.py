@@ -9,6 +9,7 @@ from typing import Callable
 from servicekit import config as cfg
 
 DEV_MARKERS = ("dev-", "change-me", "dev_keys", "/sim/")
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0")
 
 
 class UnsafeConfiguration(Exception):
@@ -36,6 +37,8 @@ RULES = [
     Rule("SMS_GATEWAY_URL", lambda v: v not in (None, "") and _devish(v), "SMS would go to the simulator"),
     Rule("TAX_REGISTRY_URL", lambda v: v not in (None, "") and _devish(v), "enrolments would come from the simulator"),
     Rule("HR_BUREAU_URL", lambda v: v not in (None, "") and _devish(v), "plans would come from the simulator"),
+    Rule("PUBLIC_BASE_URL", lambda v: v in (None, "") or any(h in str(v) for h in LOCAL_HOSTS),
+         "certificate QR codes would point at a local address", ("certs",)),
     Rule("MEDICAL_BUREAU_URL", lambda v: v not in (None, "") and _devish(v), "enrolments would come from the simulator"),
 ]
 

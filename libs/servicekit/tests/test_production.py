@@ -24,3 +24,10 @@ def test_production_accepts_real_settings_and_requires_identity_secrets():
     check({**SAFE, "APP_ENV": "production"}, "identity")
     missing = {k: v for k, v in SAFE.items() if k != "TOKEN_SECRET"}
     assert problems(missing, "identity") and not problems(missing, "plans")
+
+
+def test_certificates_need_a_public_address_in_production():
+    local = {"APP_ENV": "production", "PUBLIC_BASE_URL": "http://127.0.0.1:8000"}
+    with pytest.raises(UnsafeConfiguration, match="PUBLIC_BASE_URL"):
+        check(local, "certs")
+    check({**local, "PUBLIC_BASE_URL": "https://zsb.hl-tax.example.gov.cn"}, "certs")
