@@ -339,10 +339,10 @@ screens.confirm = async (orderId, channel) => {
   form.addEventListener('submit', async e => {
     e.preventDefault();
     try {
-      const returnUrl = `${location.origin}/#/result/${encodeURIComponent(orderId)}`;
-      const payment = await api('POST', `/api/v1/orders/${encodeURIComponent(orderId)}/payments`,
-                                { channel, return_url: returnUrl });
-      location.href = payment.pay_url;  // hand-off to the channel's own pay page
+      const payment = await api('POST', `/api/v1/orders/${encodeURIComponent(orderId)}/payments`, { channel });
+      // Hand-off to the channel's own pay page; its 返回商户 comes back to #/result/<order> (ACP frontUrl).
+      sessionStorage.setItem('paying_order', orderId);
+      location.href = payment.pay_url;
     } catch (err) { showError(form, err); }
   });
 };
