@@ -341,7 +341,6 @@ screens.confirm = async (orderId, channel) => {
     try {
       const payment = await api('POST', `/api/v1/orders/${encodeURIComponent(orderId)}/payments`, { channel });
       // Hand-off to the channel's own pay page; its 返回商户 comes back to #/result/<order> (ACP frontUrl).
-      sessionStorage.setItem('paying_order', orderId);
       location.href = payment.pay_url;
     } catch (err) { showError(form, err); }
   });
