@@ -190,6 +190,7 @@ class OrdersService:
         order = orders.get(event["order_id"])
         if order is None:
             raise LookupError(f"payment.succeeded for unknown order {event['order_id']}")  # → retries, then DLQ
+        _not_before_start(order)
         if order["status"] not in domain.sources_for(domain.PAID) or order.get("payment_id") != event["payment_id"]:
             if order["status"] != domain.PAID:
                 # Money arrived for an order that ended otherwise (or another payment): reconciliation's
@@ -242,6 +243,7 @@ class OrdersService:
         order = orders.get(event["order_id"])
         if order is None:
             raise LookupError(f"payment.failed for unknown order {event['order_id']}")
+        _not_before_start(order)
 
         def failed(session):
             if not processed.record(event["event_id"], now, session=session):
@@ -280,6 +282,17 @@ class OrdersService:
     @timer(interval=2)
     def relay_events(self):
         self._publish()
+
+
+class PaymentNotStartedYet(Exception):
+    """The channel answered before start_payment reached this order (a payer faster than our own RPC)."""
+
+
+def _not_before_start(order):
+    # Retried by the reliable handler: start_payment lands within moments; if it never does the event is
+    # dead-lettered for ops instead of being recorded as handled and lost.
+    if order["status"] == domain.PENDING and order.get("payment_id") is None:
+        raise PaymentNotStartedYet(order["_id"])
 
 
 def _conflict_message(order, now):
