@@ -133,7 +133,7 @@ def load_json_body(request: Request, schema):
     else:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested too deep
             raise AppError("VALIDATION_ERROR", "请求内容不是有效的JSON", {"body": ["不是有效的JSON"]}) from None
     if not isinstance(data, dict):
         raise AppError("VALIDATION_ERROR", "请求内容应为JSON对象", {"body": ["应为JSON对象"]})
