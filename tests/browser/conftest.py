@@ -8,6 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.support.clock import StackClock
 from tests.support.http import Simulators
 from tests.support.infra import ARTIFACTS
 
@@ -82,3 +83,10 @@ def page(browser, stack):
 @pytest.fixture
 def sims(stack):
     return Simulators(stack.sim_url)
+
+
+@pytest.fixture
+def clock(sims):
+    clock = StackClock(sims)
+    yield clock
+    clock.reset()

@@ -1,7 +1,6 @@
-from datetime import datetime, timedelta, timezone
-
 import pytest
 
+from tests.support.clock import StackClock
 from tests.support.http import Api, Simulators
 
 
@@ -18,17 +17,6 @@ def sims(stack):
 @pytest.fixture
 def clock(sims):
     """Moves every service's clock through PUT /sim/clock; real time again after the test."""
-
-    class Clock:
-        def __init__(self):
-            self.now = datetime.now(timezone.utc)
-
-        def set(self, when):
-            self.now = when
-            sims.set_clock(when)
-
-        def advance(self, **kwargs):
-            self.set(self.now + timedelta(**kwargs))
-
-    yield Clock()
-    sims.reset_clock()
+    clock = StackClock(sims)
+    yield clock
+    clock.reset()

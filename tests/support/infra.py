@@ -62,22 +62,45 @@ def broker_base_uri(docker_engine):
     yield "pyamqp://guest:guest@127.0.0.1:5672/", 15672
 
 
+class Vhosts:
+    """Creates throw-away vhosts through the management API and removes them at the end of the session."""
+
+    def __init__(self, base_uri, api_port):
+        self.base = base_uri
+        self.api, self.auth, self.parsed = _management(base_uri, api_port)
+        self.created = []
+
+    def new(self):
+        vhost = f"sitax-test-{uuid.uuid4().hex[:8]}"
+        quoted = quote(vhost, safe="")
+        try:
+            requests.put(f"{self.api}/vhosts/{quoted}", auth=self.auth, timeout=10).raise_for_status()
+            requests.put(f"{self.api}/permissions/{quoted}/{self.parsed.username or 'guest'}", auth=self.auth,
+                         json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
+        except requests.RequestException:
+            # no management API: share the given vhost. Service tests then compete with the stack for the
+            # same queues, so `make test` enables the management plugin (tools/ensure_broker.sh).
+            return self.base
+        self.created.append(quoted)
+        return f"pyamqp://{self.parsed.netloc}/{quoted}"
+
+    def remove_all(self):
+        for quoted in self.created:
+            requests.delete(f"{self.api}/vhosts/{quoted}", auth=self.auth, timeout=30)
+
+
 @pytest.fixture(scope="session")
-def broker_uri(broker_base_uri):
-    """An AMQP URI on a fresh vhost for this test session."""
-    base, api_port = broker_base_uri
-    api, auth, parsed = _management(base, api_port)
-    vhost = f"sitax-test-{uuid.uuid4().hex[:8]}"
-    try:
-        requests.put(f"{api}/vhosts/{quote(vhost, safe='')}", auth=auth, timeout=10).raise_for_status()
-        requests.put(f"{api}/permissions/{quote(vhost, safe='')}/{parsed.username or 'guest'}", auth=auth,
-                     json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
-    except requests.RequestException:
-        yield base  # no management API: share the given vhost (queues are still per service name)
-        return
-    netloc = parsed.netloc
-    yield f"pyamqp://{netloc}/{quote(vhost, safe='')}"
-    requests.delete(f"{api}/vhosts/{quote(vhost, safe='')}", auth=auth, timeout=30)
+def vhosts(broker_base_uri):
+    factory = Vhosts(*broker_base_uri)
+    yield factory
+    factory.remove_all()
+
+
+@pytest.fixture(scope="module")
+def broker_uri(vhosts):
+    """A fresh vhost per test module: services under test never share queues with another module's or the
+    stack's services of the same name."""
+    return vhosts.new()
 
 
 # ---- database -----------------------------------------------------------------------------------
@@ -144,14 +167,14 @@ def service_config(broker_uri, mongo_uri, db_prefix, simulators):
 
 # ---- the whole stack as processes (end-to-end) ---------------------------------------------------
 @pytest.fixture(scope="session")
-def stack(broker_uri, mongo_uri, tmp_path_factory):
+def stack(vhosts, mongo_uri, tmp_path_factory):
     """Every service, the gateway and the simulators as separate processes, as `make run` starts them."""
     run_dir = ARTIFACTS / "stack"
     run_dir.mkdir(parents=True, exist_ok=True)
     for old in (run_dir / "logs").glob("*.log"):
         old.unlink()
     stack = Stack(run_dir=run_dir, gateway_port=free_port(), sim_port=free_port(), mongo_uri=mongo_uri,
-                  amqp_uri=broker_uri, db_prefix=f"e2e{uuid.uuid4().hex[:8]}_",
+                  amqp_uri=vhosts.new(), db_prefix=f"e2e{uuid.uuid4().hex[:8]}_",
                   extra_env={"TOKEN_SECRET": "e2e-token-secret", "SMS_CODE_SECRET": "e2e-sms-secret",
                              "CLIENT_RATE_LIMIT_PER_MINUTE": "100000"})
     try:

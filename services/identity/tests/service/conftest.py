@@ -2,6 +2,7 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from identity.service import IdentityService
+from tests.support.clock import StackClock
 from tests.support.http import Simulators
 
 
@@ -53,15 +54,6 @@ def sims(simulators, plans):
 @pytest.fixture
 def clock(sims):
     """Moves every service's clock (PUT /sim/clock); back to real time after the test."""
-    from datetime import datetime, timedelta, timezone
-
-    class Clock:
-        def __init__(self):
-            self.now = datetime.now(timezone.utc)
-
-        def advance(self, **kwargs):
-            self.now += timedelta(**kwargs)
-            sims.set_clock(self.now)
-
-    yield Clock()
-    sims.reset_clock()
+    clock = StackClock(sims)
+    yield clock
+    clock.reset()
