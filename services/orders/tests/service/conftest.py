@@ -21,8 +21,15 @@ from tests.support.infra import _management
 from tests.support.people import new_id_number, new_phone
 
 PASSWORD = "secret123"
-# A moment inside the collection window: tests do not depend on the day they run.
-OPEN_TIME = datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI)
+def future_open_time():
+    """The 10th, 10:00 Shanghai, of next month: inside the collection window, and in the future, so the database's
+    TTL indexes (which run on real time) never purge the codes and sessions the shifted services write."""
+    now = datetime.now(SHANGHAI)
+    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+    return datetime(year, month, 10, 10, 0, tzinfo=SHANGHAI)
+
+
+OPEN_TIME = future_open_time()
 
 
 class FakePlans:

@@ -54,7 +54,7 @@ def test_happy_path_login_order_pay_notify_paid(flow):
     assert [r["tax_ticket_no"] for r in event["records"]] == tickets
     assert all(FakePlans.plans[p]["status"] == "paid" for p in plan_ids)
 
-    payments = api.get("/api/v1/me/payments", params={"paid_from": "2026-03-10", "paid_to": "2026-03-10"}).json()
+    payments = api.get("/api/v1/me/payments", params={"paid_from": OPEN_TIME.date().isoformat(), "paid_to": OPEN_TIME.date().isoformat()}).json()
     assert [(p["payment_id"], p["status"], p["amount"]) for p in payments["payments"]] == \
         [(payment["payment_id"], "succeeded", "700.00")]
     # nothing left to pay
@@ -85,9 +85,9 @@ def test_sequence_rule_and_bad_input_through_the_gateway(flow):
     assert error_code(api.post("/api/v1/orders", {})) == "PLAN_LOCKED"
     assert error_code(api.post(f"/api/v1/orders/{created.json()['order_id']}/payments",
                                {"channel": "wechat"})) == "VALIDATION_ERROR"
-    assert api.get("/api/v1/me/payments", params={"paid_from": "2026-03-10", "paid_to": "2026-03-01"}) \
+    assert api.get("/api/v1/me/payments", params={"paid_from": OPEN_TIME.date().isoformat(), "paid_to": OPEN_TIME.replace(day=1).date().isoformat()}) \
         .status_code == 400
-    empty = api.get("/api/v1/me/payments", params={"paid_from": "2026-03-01", "paid_to": "2026-03-31"}).json()
+    empty = api.get("/api/v1/me/payments", params={"paid_from": OPEN_TIME.replace(day=1).date().isoformat(), "paid_to": OPEN_TIME.replace(day=28).date().isoformat()}).json()
     assert empty == {"payments": [], "message": "未查询到缴费记录"}
 
 
