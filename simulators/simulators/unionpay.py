@@ -150,7 +150,7 @@ class UnionPay:
             self.transactions[data["orderId"]] = {
                 "orderId": data["orderId"], "merId": data["merId"], "merName": data.get("merName", data["merId"]),
                 "txnAmt": data["txnAmt"], "txnTime": data["txnTime"], "backUrl": data["backUrl"],
-                "orderDesc": data.get("orderDesc", ""), "state": "awaiting_payer", "result": None,
+                "frontUrl": data.get("frontUrl", ""), "orderDesc": data.get("orderDesc", ""), "state": "awaiting_payer", "result": None,
                 "queryId": None, "settleDate": None, "paid_at": None, "opened_at": self.now(),
                 "notification": None, "deliveries": [],
             }
@@ -207,8 +207,11 @@ class UnionPay:
         if txn is None:
             return Response("<h1>交易不存在</h1>", status=404, content_type="text/html; charset=utf-8")
         self._settle(txn, request.form.get("result", "success"), None)
-        return Response(f"<!doctype html><meta charset='utf-8'><h1>支付{'成功' if txn['result'] != 'fail' else '失败'}</h1>"
-                        f"<p>点击[返回商户]</p>", content_type="text/html; charset=utf-8")
+        back = (f"<p><a id='return' href='{html.escape(txn['frontUrl'], quote=True)}'>返回商户</a></p>"
+                if txn["frontUrl"] else "<p>请返回商户查看缴费结果</p>")
+        return Response(f"<!doctype html><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+                        f"<h1>支付{'成功' if txn['result'] != 'fail' else '失败'}</h1>{back}",
+                        content_type="text/html; charset=utf-8")
 
     def drive(self, request, payment_id):
         data = json_body(request)

@@ -32,13 +32,14 @@ class UnionPayAdapter:
     def verify(self, fields) -> bool:
         return acp.verify(fields, self.public_key)
 
-    def open(self, payment_id, amount_fen, created_at, notify_url, description):
-        """Create the channel transaction (ACP 消费, backUrl = our notify URL); returns the payer's pay_url."""
+    def open(self, payment_id, amount_fen, created_at, notify_url, description, front_url):
+        """Create the channel transaction (ACP 消费: backUrl = our notify URL, frontUrl = where the channel's
+        返回商户 takes the payer); returns the payer's pay_url."""
         form = {"version": "5.1.0", "encoding": "UTF-8", "txnType": "01", "txnSubType": "01", "bizType": "000201",
                 "accessType": "0", "channelType": "08", "currencyCode": "156", "merId": self.merchant_id,
                 "merName": self.merchant_name, "orderId": payment_id, "txnAmt": str(amount_fen),
                 "txnTime": created_at.astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S"), "backUrl": notify_url,
-                "orderDesc": description}
+                "frontUrl": front_url, "orderDesc": description}
         answer = self._post("/gateway/api/appTransReq.do", form)
         if answer.get("respCode") != "00" or not answer.get("payUrl"):
             raise ChannelUnavailable(f"unionpay refused the transaction: {answer.get('respCode')}")

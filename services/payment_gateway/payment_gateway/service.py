@@ -66,6 +66,11 @@ class PaymentGatewayService:
     def _notify_base(self):
         return cfg.setting(self.config, "PAYMENT_NOTIFY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+    @property
+    def _public_base(self):
+        """Where payers reach the H5 front-end: the channel's 返回商户 brings them to the order's result page."""
+        return cfg.setting(self.config, "PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
     def _publish(self):
         relay_outbox(Outbox(self.db), self.dispatch, self.clock.now())
 
@@ -98,7 +103,8 @@ class PaymentGatewayService:
         payment = payments.insert(order, payer_id, channel, now, now + timedelta(seconds=self._backoff[0]))
         try:
             pay_url = adapter.open(payment["_id"], order["amount_fen"], now,
-                                   f"{self._notify_base}/api/v1/notify/{channel}", "社会保险费")
+                                   f"{self._notify_base}/api/v1/notify/{channel}", "社会保险费",
+                                   f"{self._public_base}/#/result/{order_id}")
         except ChannelUnavailable as exc:
             payments.move(payment["_id"], [domain.CREATING], domain.ABANDONED, now, extra={"reason": str(exc)})
             log.warning("payment %s not opened: %s", payment["_id"], exc)
