@@ -42,8 +42,8 @@ def response_for_exception(exc):
     if isinstance(exc, ValidationError):
         return error_response("VALIDATION_ERROR", details=exc.messages)
     if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
-        code = "NOT_FOUND" if exc.code in (404, 405) else "VALIDATION_ERROR"
-        return error_response(code, status=exc.code)
+        # A method a path does not have is an unknown resource too: the contract's NOT_FOUND, with its 404.
+        return error_response("NOT_FOUND" if exc.code in (404, 405) else "VALIDATION_ERROR")
     log.error("unhandled error at the gateway: %s", type(exc).__name__, exc_info=exc)
     return error_response("INTERNAL_ERROR")
 

@@ -189,7 +189,7 @@ def test_missing_or_forged_tokens(api, header):
 def test_unknown_routes_and_methods_use_the_envelope(api):
     assert error_code(api.get("/api/v1/nothing-here")) == "NOT_FOUND"
     answer = api.request("PATCH", "/api/v1/payers")
-    assert answer.status_code == 405 and error_code(answer) == "NOT_FOUND"
+    assert answer.status_code == 404 and error_code(answer) == "NOT_FOUND"
 
 
 def test_request_id_is_echoed_or_made(api):

@@ -55,11 +55,7 @@ def assert_contract(response):
     error = body["error"]
     assert isinstance(error, dict) and {"code", "message", "details"} <= set(error), f"{request}: {body}"
     assert error["code"] in ERROR_CATALOG, f"{request}: unknown code {error['code']}"
-    # The catalogue's status for the code; the one exception is a known path with a method it does not have,
-    # answered 405 (HTTP's status for it, tests/e2e/test_identity_e2e.py) with code NOT_FOUND.
-    assert (ERROR_CATALOG[error["code"]][0] == response.status_code
-            or (response.status_code, error["code"]) == (405, "NOT_FOUND")), \
-        f"{request}: {response.status_code} {body}"
+    assert ERROR_CATALOG[error["code"]][0] == response.status_code, f"{request}: {response.status_code} {body}"
     assert isinstance(error["message"], str) and error["message"], f"{request}: {body}"
     assert isinstance(error["details"], dict), f"{request}: {body}"
 
