@@ -48,6 +48,7 @@ def run(args):
   database          {stack.mongo_uri}
   broker            {stack.amqp_uri}
   demo data         {loaded} enrolments, {plans} plans (see README.md, "Demo data")
+  metrics           {', '.join(f"{label} :{port}" for label, port in stack.ops_ports.items())} (/metrics, /healthz)
   logs              {RUN_DIR / 'logs'}
 Ctrl-C (or `make stop`) stops everything this command started.""", flush=True)
         while True:

@@ -75,6 +75,7 @@ class Stack:
     scale: dict = field(default_factory=dict)
     extra_env: dict = field(default_factory=dict)
     processes: dict = field(default_factory=dict)  # name -> Popen
+    ops_ports: dict = field(default_factory=dict)  # process label -> its /metrics port
     started_rabbit: bool = False
 
     @property
@@ -144,8 +145,14 @@ class Stack:
         for name, module in SERVICES.items():
             for index in range(self.scale.get(name, 1)):
                 label = name if index == 0 else f"{name}-{index + 1}"
-                self.spawn(label, nameko + [module], self.env(name))
-        self.spawn("gateway", nameko + ["gateway.service:GatewayService"], self.env("gateway"))
+                self.spawn(label, nameko + [module], self.with_ops_port(label, self.env(name)))
+        self.spawn("gateway", nameko + ["gateway.service:GatewayService"],
+                   self.with_ops_port("gateway", self.env("gateway")))
+
+    def with_ops_port(self, label, env):
+        """Each process its own /healthz and /metrics port (scraped per instance, e.g. to see load spread)."""
+        self.ops_ports[label] = free_port()
+        return {**env, "OPS_PORT": str(self.ops_ports[label])}
 
     def ready(self):
         try:

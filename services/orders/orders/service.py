@@ -20,6 +20,7 @@ from servicekit.errors import AppError
 from servicekit.events import Outbox, ProcessedEvents, relay_outbox
 from servicekit.money import fen_to_str
 from servicekit.mongo import MongoDatabase
+from servicekit.runtime import ServiceRuntime
 from servicekit.pii import pseudonym
 from servicekit.reliable import DeadLetters, reliable_event_handler
 
@@ -62,6 +63,7 @@ class OrdersService:
     name = "orders"
 
     config = Config()
+    runtime = ServiceRuntime()
     db = MongoDatabase("orders", ensure_indexes)
     clock = Clock()
     request_id = RequestContext()

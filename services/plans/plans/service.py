@@ -18,6 +18,7 @@ from servicekit.entrypoints import rpc
 from servicekit.errors import AppError
 from servicekit.events import Outbox, ProcessedEvents, relay_outbox
 from servicekit.mongo import MongoDatabase
+from servicekit.runtime import ServiceRuntime
 from servicekit.pii import pseudonym
 
 from plans import domain
@@ -41,6 +42,7 @@ class PlansService:
     name = "plans"
 
     config = Config()
+    runtime = ServiceRuntime()
     db = MongoDatabase("plans", ensure_indexes)
     clock = Clock()
     request_id = RequestContext()
