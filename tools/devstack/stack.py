@@ -76,6 +76,7 @@ class Stack:
     extra_env: dict = field(default_factory=dict)
     processes: dict = field(default_factory=dict)  # name -> Popen
     ops_ports: dict = field(default_factory=dict)  # process label -> its /metrics port
+    commands: dict = field(default_factory=dict)  # process label -> (argv, env), for restarts
     started_rabbit: bool = False
 
     @property
@@ -135,9 +136,23 @@ class Stack:
         log_dir = self.run_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{name}.log", "ab")
+        env = env or dict(os.environ)
+        self.commands[name] = (argv, env)
         # own process group: Ctrl-C in the terminal reaches the supervisor, which stops children in order
-        self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env=env or dict(os.environ), stdout=log,
+        self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log,
                                                 stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self, name):
+        """kill -9: no goodbye, whatever the process held unacknowledged goes back to the broker."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def restart(self, name):
+        """Start a killed or stopped process again with the same command and environment."""
+        if name in self.processes:
+            self.stop_process(name)
+        self.spawn(name, *self.commands[name])
 
     def start_services(self):
         nameko = [sys.executable, "-m", "nameko", "run", "--config", str(NAMEKO_CONFIG)]
