@@ -47,13 +47,13 @@ class Simulators:
         self.base_url = base_url
         self.http = requests.Session()
 
-    def enroll(self, id_number, name, insurance_type, region_code="230102", **extra):
+    def enroll(self, id_number, name, insurance_type, region_code="230102", sync=True, **extra):
         bureau = "medical" if insurance_type == "RR_MEDICAL" else "hr"
         answer = self.http.post(f"{self.base_url}/sim/bureaus/{bureau}/enrollments", timeout=10,
                                 json={"id_number": id_number, "name": name, "insurance_type": insurance_type,
                                       "region_code": region_code, **extra})
         answer.raise_for_status()
-        if bureau == "hr":
+        if bureau == "hr" and sync:
             # The tax registry is the HR enrolments the plans service has synced: sync now (a simulator without
             # a project to call answers 503, e.g. when a test drives the plans service itself).
             synced = self.http.post(f"{self.base_url}/sim/bureaus/sync", timeout=130)
