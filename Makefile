@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run stop test bench install clean
+.PHONY: run stop test bench install clean reconcile
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	bash tools/ensure_system_packages.sh
@@ -35,6 +35,11 @@ test: install
 bench: install
 	bash tools/ensure_broker.sh
 	$(PY) -m bench
+
+## next-day reconciliation against a running stack: make reconcile DATE=YYYY-MM-DD [CHANNEL=unionpay]
+reconcile: install
+	@test -n "$(DATE)" || { echo "usage: make reconcile DATE=YYYY-MM-DD [CHANNEL=unionpay]"; exit 2; }
+	$(PY) -m payment_gateway.reconcile_cli --date $(DATE) --channel $(or $(CHANNEL),unionpay)
 
 clean:
 	rm -rf $(VENV) .run

@@ -1,4 +1,6 @@
 """The gateway: one Nameko @http service on :8000 composed of per-area route mixins."""
+import hmac
+
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
 
@@ -11,6 +13,7 @@ from gateway.http import bearer_token, call
 from gateway.routes.certs_routes import CertsRoutes
 from gateway.routes.health_routes import HealthRoutes
 from gateway.routes.identity_routes import IdentityRoutes
+from gateway.routes.ops_routes import OpsRoutes
 from gateway.routes.orders_routes import OrdersRoutes
 from gateway.routes.payments_routes import PaymentsRoutes
 from gateway.routes.plans_routes import PlansRoutes
@@ -19,7 +22,7 @@ from gateway.throttle import FixedWindowLimiter
 
 
 class GatewayService(HealthRoutes, IdentityRoutes, PlansRoutes, WebRoutes, OrdersRoutes, PaymentsRoutes,
-                     CertsRoutes):
+                     CertsRoutes, OpsRoutes):
     name = "gateway"
 
     config = Config()
@@ -38,6 +41,15 @@ class GatewayService(HealthRoutes, IdentityRoutes, PlansRoutes, WebRoutes, Order
         if not token:
             raise AppError("UNAUTHENTICATED", "请先登录")
         return call(self.identity_rpc.authenticate, token)
+
+    def authenticate_ops(self, request):
+        """The ops bearer token (OPS_TOKEN). Production never falls back to the dev token (servicekit.production
+        also refuses a dev-looking one at start)."""
+        token = bearer_token(request)
+        production = str(cfg.setting(self.config, "APP_ENV", "development")).lower() == "production"
+        expected = cfg.setting(self.config, "OPS_TOKEN", None if production else "dev-ops-token")
+        if not token or not expected or not hmac.compare_digest(token.encode(), str(expected).encode()):
+            raise AppError("UNAUTHENTICATED", "需要运维令牌")
 
     def throttle_client(self, request, bucket):
         if GatewayService._limiter is None:

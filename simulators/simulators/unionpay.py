@@ -7,7 +7,9 @@ What the project sees is what a real channel offers:
 - asynchronous back notifications to ``backUrl``: form-encoded, signed ACP style with the channel's private key
   (dev key pair in ``simulators/dev_keys``), retried with back-off until the merchant answers 200.
 - ``POST .../gateway/api/queryTrans.do`` (form): the signed status of a transaction.
-- ``GET .../statements/{date}``: the settlement file of a settlement date (``|``-delimited, header and totals).
+- ``GET .../statements/{date}[?merId=]``: the settlement file (对账文件) of a settlement date: ``|``-delimited,
+  UTF-8 declared in its header, one ``D`` line per transaction, a ``T`` summary with count and total (the format is
+  documented in ``payment_gateway/reconciliation.py``). Fetching it is what lets ``limbo`` transactions answer.
 Tests drive the payer's bank with ``POST .../transactions/{payment_id}`` ``{result[, amount]}`` and read a
 transaction's state (including its last signed notification) with ``GET .../transactions/{payment_id}``.
 """
@@ -34,8 +36,9 @@ log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PREFIX = "/sim/channels/unionpay"
 DEV_PRIVATE_KEY = Path(__file__).resolve().parents[1] / "dev_keys" / "unionpay_sim_DEV_ONLY_private.pem"
-RESULTS = ("success", "fail", "silent_success", "limbo", "duplicate_notify")
-MONEY_TAKEN = {"success", "silent_success", "limbo", "duplicate_notify"}
+RESULTS = ("success", "fail", "silent_success", "limbo", "duplicate_notify", "double_charge")
+# double_charge: the payer's bank takes the money twice for one order (two channel transactions; one notified)
+MONEY_TAKEN = {"success", "silent_success", "limbo", "duplicate_notify", "double_charge"}
 RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 60)  # then every 60 s, as channels keep retrying an unanswered notification
 MAX_DELIVERY_ATTEMPTS = 60
 
@@ -183,6 +186,7 @@ class UnionPay:
     def _close_if_timed_out(self, txn):
         if txn["state"] == "awaiting_payer" and self.now() - txn["opened_at"] > self.pay_timeout:
             txn["state"] = "closed"
+            txn["ended_at"] = (txn["opened_at"] + self.pay_timeout).isoformat()
 
     # ---- the payer's bank -----------------------------------------------------------------------------
     def pay_page(self, request, payment_id):
@@ -244,6 +248,8 @@ class UnionPay:
         if result in MONEY_TAKEN:
             txn["queryId"] = f"{local:%Y%m%d%H%M%S}{next(self.txn_ids) % 10 ** 7:07d}"
             txn["settleDate"] = local.strftime("%Y%m%d")
+        if result == "double_charge":
+            txn["extra_query_ids"] = [f"{local:%Y%m%d%H%M%S}{next(self.txn_ids) % 10 ** 7:07d}"]
         fields = {"version": "5.1.0", "encoding": "UTF-8", "signMethod": "01", "txnType": "01", "txnSubType": "01",
                   "bizType": "000201", "accessType": "0", "merId": txn["merId"], "orderId": txn["orderId"],
                   "txnTime": txn["txnTime"], "txnAmt": txn["txnAmt"], "currencyCode": "156",
@@ -278,18 +284,46 @@ class UnionPay:
                                     "notification", "deliveries", "backUrl")}
 
     # ---- the daily settlement file ------------------------------------------------------------------
+    def statement_lines(self, settle, merchant_id):
+        """The file of one settlement date, as ``str`` lines (see payment_gateway.reconciliation for the format):
+        every transaction whose money settles that day, and every one that ended that day without money (failed,
+        or closed unpaid), which carry an empty queryId."""
+        key = settle.strftime("%Y%m%d")
+        rows = []
+        for txn in list(self.transactions.values()):
+            if txn["merId"] != merchant_id:
+                continue
+            self._close_if_timed_out(txn)
+            if txn["settleDate"] == key and txn["result"] in MONEY_TAKEN:
+                for query_id in [txn["queryId"], *txn.get("extra_query_ids", ())]:
+                    rows.append((query_id, txn["orderId"], txn["txnTime"], txn["txnAmt"], "00"))
+            elif (txn["result"] == "fail" or txn["state"] == "closed") and self._ended_on(txn) == key:
+                rows.append(("", txn["orderId"], txn["txnTime"], txn["txnAmt"], "01"))
+        rows.sort(key=lambda r: (r[4], r[0], r[1]))
+        merchant_name = next((t["merName"] for t in self.transactions.values() if t["merId"] == merchant_id),
+                             self.config.get("UNIONPAY_MERCHANT_NAME", "国家税务总局黑龙江省税务局"))
+        yield (f"H|UPSTMT|1.0|UTF-8|{merchant_id}|{merchant_name}|{key}|"
+               f"{self.now().astimezone(SHANGHAI):%Y%m%d%H%M%S}\n")
+        successes = [r for r in rows if r[4] == "00"]
+        for query_id, order_id, txn_time, amount, code in rows:
+            settled = amount if code == "00" else "0"
+            yield f"D|{query_id}|{order_id}|01|{txn_time}|{amount}|{settled}|{code}|{key}\n"
+        yield f"T|{len(rows)}|{len(successes)}|{sum(int(r[3]) for r in successes)}|EOF\n"
+
+    @staticmethod
+    def _ended_on(txn):
+        ended = txn.get("ended_at") or txn.get("paid_at")
+        if not ended:
+            return None
+        return datetime.fromisoformat(ended).astimezone(SHANGHAI).strftime("%Y%m%d")
+
     def statement(self, request, day):
         try:
             settle = date.fromisoformat(day) if "-" in day else datetime.strptime(day, "%Y%m%d").date()
         except ValueError:
             raise BadInput("date must be YYYY-MM-DD or YYYYMMDD") from None
-        key = settle.strftime("%Y%m%d")
-        rows = sorted((t for t in self.transactions.values() if t["settleDate"] == key and t["result"] in MONEY_TAKEN),
-                      key=lambda t: t["queryId"])
-        self.fetched_statements.add(key)
-        merchant = rows[0]["merId"] if rows else self.config.get("UNIONPAY_MERCHANT_ID", "898230100000001")
-        lines = [f"H|UNIONPAY-SIM|{merchant}|{key}|{self.now().astimezone(SHANGHAI):%Y%m%d%H%M%S}",
-                 "queryId|orderId|txnType|txnTime|txnAmt|settleAmt|respCode|settleDate"]
-        lines += [f"{t['queryId']}|{t['orderId']}|01|{t['txnTime']}|{t['txnAmt']}|{t['txnAmt']}|00|{key}" for t in rows]
-        lines.append(f"T|{len(rows)}|{sum(int(t['txnAmt']) for t in rows)}")
-        return Response("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+        merchant = request.args.get("merId") or self.config.get("UNIONPAY_MERCHANT_ID", "898230100000001")
+        self.fetched_statements.add(settle.strftime("%Y%m%d"))
+        body = "".join(self.statement_lines(settle, merchant)).encode("utf-8")
+        return Response(body, content_type="text/plain; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename=INN{settle:%y%m%d}_{merchant}.txt"})

@@ -20,6 +20,14 @@ def ensure_indexes(db):
     db.payments.create_index([("channel", ASCENDING), ("settle_date", ASCENDING)])  # reconciliation
     db.notifications.create_index([("payment_id", ASCENDING), ("received_at", ASCENDING)])
     db.mismatches.create_index([("payment_id", ASCENDING), ("kind", ASCENDING)])
+    # reconciliation: successes no file has listed yet (CHANNEL_MISSING), open payments of a day, plan duplicates
+    db.payments.create_index([("channel", ASCENDING), ("statement_date", ASCENDING), ("settle_date", ASCENDING)])
+    db.payments.create_index([("channel", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)])
+    db.payments.create_index([("plan_ids", ASCENDING), ("status", ASCENDING)])
+    db.reconciliations.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
+    db.reconciliations.create_index([("channel", ASCENDING), ("date", ASCENDING), ("status", ASCENDING)])
+    db.reconciliation_items.create_index([("run_id", ASCENDING), ("seq", ASCENDING)])
+    db.reconciliation_items.create_index([("run_id", ASCENDING), ("category", ASCENDING)])
     Outbox.ensure_indexes(db)
     ProcessedEvents.ensure_indexes(db)
 
@@ -34,7 +42,8 @@ class PaymentRepository:
                "amount_fen": order["amount_fen"], "insurance_type": order["insurance_type"],
                "status": domain.CREATING, "created_at": now, "dated_at": now, "updated_at": now,
                "next_query_at": first_query_at, "query_attempts": 0, "channel_txn_id": None, "paid_at": None,
-               "settle_date": None, "pay_url": None}
+               "settle_date": None, "pay_url": None, "plan_ids": list(order.get("plan_ids") or []),
+               "statement_date": None}
         self.payments.insert_one(doc)
         return doc
 

@@ -5,12 +5,13 @@ written with its event (payment.succeeded / payment.failed / payment.unknown) in
 (channel, channel txn id) document makes a channel transaction count once.
 """
 import logging
-from datetime import timedelta
+from datetime import date, time, timedelta
 
 from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
+from pymongo.errors import DuplicateKeyError
 
 from servicekit import config as cfg
 from servicekit.clock import SHANGHAI, Clock
@@ -23,7 +24,7 @@ from servicekit.mongo import MongoDatabase
 from servicekit.pii import pseudonym
 
 from orders.adapters import enrollment_region
-from payment_gateway import domain
+from payment_gateway import domain, reconciler
 from payment_gateway.adapters import Channels, ChannelUnavailable
 from payment_gateway.repository import PaymentRepository, ensure_indexes
 
@@ -192,6 +193,8 @@ class PaymentGatewayService:
     def _succeed(self, payment, result, now, source):
         payments = PaymentRepository(self.db)
         paid_at = result.paid_at or now
+        # every success needs a settlement date to be reconciled against: the channel's, else the day it was paid
+        settle_date = result.settle_date or paid_at.astimezone(SHANGHAI).date().isoformat()
         outcome = {}
 
         def succeed(session):
@@ -202,14 +205,14 @@ class PaymentGatewayService:
                 return
             if not payments.move(payment["_id"], domain.OPEN, domain.SUCCEEDED, now, session=session, extra={
                     "channel_txn_id": result.channel_txn_id, "paid_at": paid_at, "dated_at": paid_at,
-                    "settle_date": result.settle_date, "confirmed_by": source}):
+                    "settle_date": settle_date, "confirmed_by": source}):
                 outcome["verdict"] = "not_open"
                 session.abort_transaction()  # keep the txn id free: it belongs to no state change here
                 return
             Outbox(self.db).add("payment.succeeded", {
                 "payment_id": payment["_id"], "order_id": payment["order_id"], "channel": payment["channel"],
                 "channel_txn_id": result.channel_txn_id, "amount_fen": payment["amount_fen"],
-                "paid_at": paid_at.isoformat(), "settle_date": result.settle_date, "source": source},
+                "paid_at": paid_at.isoformat(), "settle_date": settle_date, "source": source},
                 now, session=session)
             outcome["verdict"] = "succeeded"
 
@@ -294,3 +297,108 @@ class PaymentGatewayService:
     @timer(interval=2)
     def relay_events(self):
         self._publish()
+
+    # ---- next-day reconciliation ----------------------------------------------------------------
+    def _statement_channels(self):
+        return [code for code in self.channels.catalog
+                if hasattr(self.channels.adapter(code), "fetch_statement")]
+
+    @rpc()
+    def start_reconciliation(self, channel, settle_date, trigger="ops"):
+        """Reconcile ``channel`` for ``settle_date`` (YYYY-MM-DD) against its settlement file; runs in the
+        background (run_reconciliations). CONFLICT while a run for the same channel and date is running."""
+        errors = {}
+        if channel not in self._statement_channels():
+            errors["channel"] = ["未知的缴费渠道或该渠道不提供对账文件"]
+        try:
+            day = date.fromisoformat(settle_date) if isinstance(settle_date, str) and len(settle_date) == 10 \
+                else None
+        except ValueError:
+            day = None
+        now = self.clock.now()
+        if day is None:
+            errors["date"] = ["日期格式应为YYYY-MM-DD"]
+        elif day > now.astimezone(SHANGHAI).date():
+            errors["date"] = ["不能对未来的日期对账"]
+        if errors:
+            raise AppError("VALIDATION_ERROR", "对账参数有误", errors)
+        try:
+            run_id = reconciler.start_run(self.db, channel, day, now, trigger=trigger)
+        except reconciler.Conflict as conflict:
+            raise AppError("CONFLICT", "该渠道该日期的对账正在进行中",
+                           {"reconciliation_id": conflict.run_id}) from None
+        log.info("reconciliation %s requested: %s %s (%s)", run_id, channel, day, trigger)
+        return {"reconciliation_id": run_id, "status": reconciler.RUNNING}
+
+    @rpc()
+    def get_reconciliation(self, reconciliation_id, offset=0, limit=1000):
+        found = reconciler.report(self.db, reconciliation_id, offset, limit)
+        if found is None:
+            raise AppError("NOT_FOUND", "未找到该对账")
+        return found
+
+    @timer(interval=1)
+    def run_reconciliations(self):
+        """Carry out requested runs, and take over runs whose process died (lease ran out). A run is held by
+        one process at a time; this timer waits for a run to end before its next tick."""
+        while True:
+            run = reconciler.claim_next(self.db)
+            if run is None:
+                return
+            adapter = self.channels.adapter(run["channel"])
+            try:
+                reconciler.Reconciler(self.db, self, adapter, self.clock.now(),
+                                      cfg.setting(self.config, "RECONCILIATION_STATEMENT_DIR", None)).run(run)
+            except reconciler.LostLease:
+                log.warning("reconciliation %s was taken over by another process", run["_id"])
+            except Exception:
+                # left running: its lease runs out and the run resumes from its last checkpoint
+                log.exception("reconciliation %s stopped; it resumes after its lease", run["_id"])
+            self._publish()
+
+    @timer(interval=30)
+    def schedule_reconciliations(self):
+        """Each morning (RECONCILIATION_DAILY_AT, Asia/Shanghai) reconcile the previous settlement date of every
+        channel that publishes a file. One instance wins the day (a unique schedule document); a failed run
+        (file not out yet) is tried again every RECONCILIATION_RETRY_MINUTES, RECONCILIATION_MAX_ATTEMPTS times."""
+        at = cfg.setting(self.config, "RECONCILIATION_DAILY_AT", "09:00")
+        if str(at).lower() in ("off", "none", "disabled", "false"):
+            return
+        if isinstance(at, int):  # YAML 1.1 reads an unquoted 9:30 as sexagesimal 570
+            hour, minute = divmod(at, 60)
+        else:
+            hour, _, minute = str(at).partition(":")
+        local = self.clock.now().astimezone(SHANGHAI)
+        if local.time() < time(int(hour), int(minute or 0)):
+            return
+        day = (local.date() - timedelta(days=1)).isoformat()
+        retry = timedelta(minutes=float(cfg.setting(self.config, "RECONCILIATION_RETRY_MINUTES", 30)))
+        attempts = cfg.integer(self.config, "RECONCILIATION_MAX_ATTEMPTS", 6)
+        now = self.clock.now()
+        for channel in self._statement_channels():
+            key = f"{channel}:{day}"
+            schedule = self.db.reconciliation_schedule.find_one({"_id": key})
+            if schedule is None:
+                try:
+                    self.db.reconciliation_schedule.insert_one({"_id": key, "attempts": 0, "run_id": None,
+                                                                "next_at": now})
+                except DuplicateKeyError:
+                    continue  # another instance has the day
+                schedule = self.db.reconciliation_schedule.find_one({"_id": key})
+            if schedule["attempts"] >= attempts or schedule["next_at"] > now:
+                continue
+            if schedule["run_id"]:
+                last = self.db.reconciliations.find_one({"_id": schedule["run_id"]}, {"status": 1})
+                if last is not None and last["status"] != reconciler.FAILED:
+                    continue  # running or done
+            claimed = self.db.reconciliation_schedule.update_one(
+                {"_id": key, "attempts": schedule["attempts"], "run_id": schedule["run_id"]},
+                {"$set": {"next_at": now + retry}, "$inc": {"attempts": 1}})
+            if not claimed.modified_count:
+                continue
+            try:
+                run_id = reconciler.start_run(self.db, channel, date.fromisoformat(day), now, trigger="timer")
+            except reconciler.Conflict as conflict:
+                run_id = conflict.run_id  # an ops run of the same day is under way: that one counts
+            self.db.reconciliation_schedule.update_one({"_id": key}, {"$set": {"run_id": run_id}})
+            log.info("daily reconciliation of %s for %s: run %s", channel, day, run_id)
