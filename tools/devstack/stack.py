@@ -72,6 +72,7 @@ class Stack:
     mongo_uri: str | None = None
     amqp_uri: str | None = None
     db_prefix: str = "sitax_"
+    mongo_storage: Path | None = None  # on-disk storage for the embedded server (None: in memory)
     scale: dict = field(default_factory=dict)
     extra_env: dict = field(default_factory=dict)
     processes: dict = field(default_factory=dict)  # name -> Popen
@@ -108,9 +109,12 @@ class Stack:
             print(f"MONGO_URI {host}:{port} is not reachable; starting the embedded server instead", flush=True)
         port = 27017 if not port_open("127.0.0.1", 27017) else free_port()
         self.spawn("mongo", [str(Path(sys.executable).with_name("secantusd-py")), "--host", "127.0.0.1",
-                             "--port", str(port), "--storage-path", ":memory:"])
-        wait_until(lambda: port_open("127.0.0.1", port), 60, "the embedded MongoDB-compatible server")
+                             "--port", str(port), "--storage-path", str(self.mongo_storage or ":memory:")])
+        self.wait_database(port)
         self.mongo_uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+    def wait_database(self, port):
+        wait_until(lambda: port_open("127.0.0.1", port), 60, "the embedded MongoDB-compatible server")
 
     # ---- processes -----------------------------------------------------------------------
     def env(self, service_name):
