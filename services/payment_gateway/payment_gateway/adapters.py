@@ -109,7 +109,7 @@ class Channels(DependencyProvider):
             key_bytes = Path(cfg.setting(config, "UNIONPAY_PUBLIC_KEY_PATH", str(DEV_PUBLIC_KEY))).read_bytes()
         self.adapters = {"unionpay": UnionPayAdapter(
             cfg.setting(config, "UNIONPAY_BASE_URL", "http://127.0.0.1:8100/sim/channels/unionpay"),
-            cfg.setting(config, "UNIONPAY_MERCHANT_ID", "898230100000001"),
+            str(cfg.setting(config, "UNIONPAY_MERCHANT_ID", "898230100000001")),  # YAML reads the digits as an int
             cfg.setting(config, "UNIONPAY_MERCHANT_NAME", "国家税务总局黑龙江省税务局"),
             acp.load_public_key(key_bytes), requests.Session())}
         self.container_facade = _ChannelsFacade(self.catalog, self.availability, self.adapters)
