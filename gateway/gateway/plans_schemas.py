@@ -62,6 +62,14 @@ class DeclarationResponse(Schema):
     monthly_amount = fields.String(metadata={"example": "888.00"})
 
 
+class DeclarationItem(DeclarationResponse):
+    created_at = fields.String()
+
+
+class DeclarationsResponse(Schema):
+    declarations = fields.List(fields.Nested(DeclarationItem))
+
+
 class DeclarationVoidResponse(Schema):
     declaration_id = fields.String()
     status = fields.String(metadata={"example": "voided"})

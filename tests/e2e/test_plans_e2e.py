@@ -99,10 +99,14 @@ def test_mudanjiang_payer_declares_gets_plans_and_voids(api, sims):
     assert declaration["status"] == "confirmed" and declaration["monthly_amount"] == lowest["monthly_amount"]
     plans = me.get("/api/v1/me/plans").json()["plans"]
     assert [(p["period"], p["amount"]) for p in plans] == [(p, lowest["monthly_amount"]) for p in periods[:3]]
+    listed = me.get("/api/v1/me/declarations").json()["declarations"]
+    assert [(d["declaration_id"], d["status"], d["periods"]) for d in listed] == \
+        [(declaration["declaration_id"], "confirmed", periods[:3])]
 
     voided = me.delete(f"/api/v1/me/declarations/{declaration['declaration_id']}")
     assert voided.status_code == 200 and voided.json()["status"] == "voided", voided.text
     assert me.get("/api/v1/me/plans").json()["plans"] == []
+    assert me.get("/api/v1/me/declarations").json()["declarations"][0]["status"] == "voided"
     assert error_code(me.delete(f"/api/v1/me/declarations/{uuid.uuid4().hex}")) == "NOT_FOUND"
     assert me.get("/api/v1/me/declaration-options").json()["periods"][0] == periods[0]
 

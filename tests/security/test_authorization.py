@@ -29,6 +29,7 @@ def victim_state(v):
         "certificate_records": me.get(f"/api/v1/me/certificates/records?paid_from={day}&paid_to={day}"),
         "plans": me.get("/api/v1/me/plans"),
         "declaration_options": me.get("/api/v1/me/declaration-options"),
+        "declarations": me.get("/api/v1/me/declarations"),
         "related_payers": me.get("/api/v1/me/related-payers"),
         "certificate": Api(me.base_url).get(f"/api/v1/certificates/{v['certificate_code']}"),
     }
@@ -86,6 +87,8 @@ MATRIX = {
     ("GET", "/api/v1/me/related-payers"): [("related payers", OWN, lambda v: ("/api/v1/me/related-payers", None))],
     ("GET", "/api/v1/me/declaration-options"): [
         ("declaration options", OWN, lambda v: ("/api/v1/me/declaration-options", None))],
+    ("GET", "/api/v1/me/declarations"): [
+        ("list declarations", OWN, lambda v: ("/api/v1/me/declarations", None))],
     ("POST", "/api/v1/me/declarations"): [
         ("declare their next period", OWN, lambda v: ("/api/v1/me/declarations", {"periods": v["periods"][-1:],
                                                                                    "grade": 1}))],

@@ -55,6 +55,15 @@ class PlansRoutes:
         monthly = answer.pop("monthly_amount_fen")
         return {**answer, "monthly_amount": fen_to_str(monthly)}
 
+    @endpoint("GET", "/api/v1/me/declarations", summary="The payer's 缴费申报, newest first (申报作废 picks from them)",
+              tag="plans", response=s.DeclarationsResponse(),
+              description="Status: submitted, confirmed (核定; voidable while none of its plans is paid or in an "
+                          "open order), voiding, voided, failed.")
+    def declarations(self, request, principal):
+        items = call(self.plans_rpc.declarations, principal["id_number"], principal["insurance_type"])
+        return {"declarations": [{**{k: v for k, v in d.items() if k != "monthly_amount_fen"},
+                                  "monthly_amount": fen_to_str(d["monthly_amount_fen"])} for d in items]}
+
     @endpoint("DELETE", "/api/v1/me/declarations/{declaration_id}", summary="申报作废 (牡丹江)", tag="plans",
               response=s.DeclarationVoidResponse(), errors=("NOT_FOUND",) + DECLARATION_ERRORS,
               description="Allowed while none of its plans is paid or in an open order; otherwise CONFLICT.")

@@ -204,6 +204,11 @@ class DeclarationRepository:
     def get(self, declaration_id):
         return self.declarations.find_one({"_id": declaration_id})
 
+    def for_payer(self, id_number, insurance_type, limit=100):
+        """Newest first; what the payer can void is among them (申报作废 lists them)."""
+        return list(self.declarations.find({"id_number": id_number, "insurance_type": insurance_type})
+                    .sort("created_at", -1).limit(limit))
+
     def declared_periods(self, id_number, insurance_type):
         return {doc["_id"].rsplit("|", 1)[1]
                 for doc in self.slots.find({"_id": {"$regex": f"^{id_number}\\|{insurance_type}\\|"}})}

@@ -378,6 +378,14 @@ class PlansService:
                 "periods": chosen, "grade": grade, "monthly_amount_fen": picked["monthly_amount_fen"]}
 
     @rpc()
+    def declarations(self, id_number, insurance_type):
+        """The payer's 缴费申报 of this type, newest first (failed ones included, so nothing is hidden)."""
+        return [{"declaration_id": d["_id"], "status": d["status"], "periods": d["periods"], "grade": d["grade"],
+                 "monthly_amount_fen": d["monthly_amount_fen"], "plan_ids": d["plan_ids"],
+                 "created_at": _iso(d["created_at"])}
+                for d in DeclarationRepository(self.db).for_payer(id_number, insurance_type)]
+
+    @rpc()
     def void_declaration(self, id_number, insurance_type, declaration_id):
         """申报作废: only while none of its plans is paid or in an open order (else CONFLICT)."""
         declarations, plans = DeclarationRepository(self.db), PlanRepository(self.db)
