@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run stop test bench install clean reconcile
+.PHONY: run stop test bench install clean reconcile dlq
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	bash tools/ensure_system_packages.sh
@@ -40,6 +40,11 @@ bench: install
 reconcile: install
 	@test -n "$(DATE)" || { echo "usage: make reconcile DATE=YYYY-MM-DD [CHANNEL=unionpay]"; exit 2; }
 	$(PY) -m payment_gateway.reconcile_cli --date $(DATE) --channel $(or $(CHANNEL),unionpay)
+
+## dead letters of a service (AMQP_URI as the services): make dlq ARGS="list orders" | "inspect orders 1" | "replay orders 1"
+dlq: install
+	@test -n "$(ARGS)" || { $(PY) -m servicekit.dlq --help; exit 2; }
+	$(PY) -m servicekit.dlq $(ARGS)
 
 clean:
 	rm -rf $(VENV) .run
