@@ -1,5 +1,4 @@
 """Headless Chromium (Debian's chromium + chromedriver) driven by Selenium, phone-sized (375×812)."""
-from pathlib import Path
 
 import pytest
 from selenium import webdriver

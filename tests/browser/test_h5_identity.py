@@ -1,9 +1,11 @@
 """The H5 front-end in headless Chromium against the real stack: 险种选择 → 注册 → 登录 → 首页, and errors."""
 from selenium.webdriver.common.by import By
 
+from tests.support.h5 import PASSWORD
+from tests.support.payers import USED_PASSWORDS
 from tests.support.people import new_id_number, new_phone
 
-PASSWORD = "h5pass1234"
+USED_PASSWORDS.add(PASSWORD)
 
 
 def register_through_ui(page, sims, id_number, name, phone):

@@ -9,10 +9,8 @@ from servicekit.clock import SHANGHAI
 from selenium.webdriver.common.by import By
 
 from tests.support.http import add_bureau_plan, sync_bureaus
+from tests.support.h5 import log_in
 from tests.support.people import new_id_number, new_phone
-
-PASSWORD = "h5pass1234"
-
 
 def months_before(today, count):
     periods = []
@@ -20,26 +18,6 @@ def months_before(today, count):
         year, month = divmod(today.year * 12 + today.month - 1 - back, 12)
         periods.append(f"{year}-{month + 1:02d}")
     return periods
-
-
-def log_in(page, sims, id_number, name, phone, insurance_type):
-    page.open("#/register")
-    page.wait_title("注册")
-    for field, value in (("id_number", id_number), ("name", name), ("phone", phone), ("password", PASSWORD)):
-        page.fill(field, value)
-    page.tap('[data-code-for="sms_code"]')
-    page.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-code-for="sms_code"]').text.endswith("秒"))
-    page.fill("sms_code", sims.latest_sms_code(phone))
-    page.tap('button[type="submit"]')
-    page.wait_title("登录")
-    for field, value in (("id_number", id_number), ("name", name), ("password", PASSWORD), ("phone", phone)):
-        page.fill(field, value)
-    page.driver.find_element(By.CSS_SELECTOR, f'option[value="{insurance_type}"]').click()
-    page.tap('[data-code-for="sms_code"]')
-    page.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-code-for="sms_code"]').text.endswith("秒"))
-    page.fill("sms_code", sims.latest_sms_code(phone))
-    page.tap('button[type="submit"]')
-    page.wait_title("灵活就业养老保险")
 
 
 def set_range(page, paid_on):

@@ -175,6 +175,7 @@ def test_phone_change_with_a_wrong_code_changes_nothing(api, sims, person, clock
     refused = api.put("/api/v1/me/phone", {"new_phone": new, "old_phone_code": sims.latest_sms_code(phone),
                                            "new_phone_code": "123456"}, token=token)
     assert refused.status_code == 400 and error_code(refused) == "SMS_CODE_INVALID"
+    assert set(refused.json()["error"]["details"]) == {"new_phone_code"}  # which of the two codes was wrong
     clock.advance(seconds=61)
     assert login(api, sims, id_number, name, phone, "FE_PENSION").status_code == 201  # still the old phone
 

@@ -102,7 +102,7 @@ function showError(form, err) {
     const slot = form.querySelector(`[data-err="${name}"]`);
     if (slot && Array.isArray(messages)) { slot.textContent = messages.join('；'); placed = true; }
   }
-  const fieldOf = { INVALID_ID_NUMBER: 'id_number', SMS_CODE_INVALID: form.dataset.codeField || 'sms_code' };
+  const fieldOf = { INVALID_ID_NUMBER: 'id_number' };
   const slot = form.querySelector(`[data-err="${fieldOf[err.code] || '_form'}"]`) || form.querySelector('[data-err="_form"]');
   if (!placed || fieldOf[err.code]) {
     let text = err.message;
@@ -464,7 +464,7 @@ screens.records = () => {
 
 screens.phone = () => {
   if (!requireLogin()) return;
-  view('修改手机号', `<form class="card" id="form" novalidate data-code-field="old_phone_code">
+  view('修改手机号', `<form class="card" id="form" novalidate>
       ${field('old_phone', '原手机号码', 'inputmode="tel" maxlength="11"')}
       ${codeField('old_phone_code', '原手机验证码')}
       ${field('new_phone', '新手机号码', 'inputmode="tel" maxlength="11"')}

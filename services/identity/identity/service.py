@@ -76,15 +76,17 @@ class IdentityService:
     def _codes(self):
         return SmsCodeRepository(self.db, self._sms_policy)
 
-    def _check_code(self, phone, purpose, code, now):
-        """Return the id of the matching usable code without consuming it, else raise SMS_CODE_INVALID."""
+    def _check_code(self, phone, purpose, code, now, field="sms_code"):
+        """Return the id of the matching usable code without consuming it, else raise SMS_CODE_INVALID naming
+        the field it came in (a phone change carries two codes)."""
         codes = self._codes()
         doc = codes.latest(phone, purpose)
+        invalid = AppError("SMS_CODE_INVALID", details={field: ["验证码错误、已过期或已使用"]})
         if not isinstance(code, str) or doc is None or not domain.code_is_usable(doc, now, self._sms_policy):
-            raise AppError("SMS_CODE_INVALID")
+            raise invalid
         if not secrets.compare_digest(doc["code_hash"], domain.hash_sms_code(self._pepper, phone, purpose, code)):
             codes.count_wrong_attempt(doc["_id"])
-            raise AppError("SMS_CODE_INVALID")
+            raise invalid
         return doc["_id"]
 
     def _consume_codes(self, code_ids, now):
@@ -239,8 +241,8 @@ class IdentityService:
         if new_phone == payer["phone"]:
             raise AppError("VALIDATION_ERROR", details={"new_phone": ["新手机号码与原手机号码相同"]})
         # Both codes are checked before either is used, so one typo does not burn the other code.
-        code_ids = [self._check_code(payer["phone"], "change_phone", old_phone_code, now),
-                    self._check_code(new_phone, "change_phone", new_phone_code, now)]
+        code_ids = [self._check_code(payer["phone"], "change_phone", old_phone_code, now, "old_phone_code"),
+                    self._check_code(new_phone, "change_phone", new_phone_code, now, "new_phone_code")]
         self._consume_codes(code_ids, now)
         with self.db.client.start_session() as session, session.start_transaction():
             if not payers.change_phone(payer_id, payer["phone"], new_phone, now, session=session):
