@@ -8,7 +8,9 @@ instead:
    ``permanent`` (default: marshmallow ``ValidationError``, a malformed event) skips the retries;
 2. after the last attempt publishes the message, the error and the handler to the durable quorum queue
    ``dlq.<service>`` (persistent, publisher confirms) and only then lets Nameko ack it;
-3. if even the dead-letter publish fails, the message is requeued (``requeue_on_error``), not dropped.
+3. if even the dead-letter publish fails, the message is requeued (``requeue_on_error``), not dropped;
+4. an outage rather than a bad message (``transient``, default: the database unreachable) is not dead-lettered
+   after the attempts: the message is requeued and waits for the database, up to the delivery limit below.
 
 Queues: the handler's queue ``evt-<source>-<event>--<service>.<method>`` and ``dlq.<service>`` are durable
 quorum queues (replicated on a RabbitMQ cluster, messages kept across broker restarts). As a safety net for
@@ -41,6 +43,7 @@ import eventlet
 from amqp.exceptions import NotFound, PreconditionFailed
 from kombu import Connection, Exchange, Queue
 from marshmallow import ValidationError
+from pymongo.errors import ConnectionFailure
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import DependencyProvider
@@ -53,9 +56,10 @@ from servicekit.pii import redact_id_numbers
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKOFF = (0.5, 1, 2, 4)  # seconds between attempts: five attempts in all
-# Deliveries of one message before the broker dead-letters it itself: only reached when a worker dies on it
-# or the dead-letter publish keeps failing (each delivery already makes len(backoff) + 1 attempts).
-DELIVERY_LIMIT = 20
+# Deliveries of one message before the broker dead-letters it itself: reached when a worker dies on it, the
+# dead-letter publish keeps failing, or the database stays away for (at least) 30 x the back-off total.
+# Part of the queue's arguments: changing it means redeclaring the queue.
+DELIVERY_LIMIT = 30
 QUORUM = {"x-queue-type": "quorum"}
 
 
@@ -157,12 +161,13 @@ def _backoff_from_config(config, default):
 
 
 def reliable_event_handler(source_service, event_type, backoff=DEFAULT_BACKOFF, permanent=(ValidationError,),
-                           **kwargs):
+                           transient=(ConnectionFailure,), **kwargs):
     """``@event_handler`` with retries and a dead-letter queue (see the module docstring).
 
     The service needs a ``DeadLetters()`` dependency (any attribute name). ``EVENT_RETRY_BACKOFF`` in the
     config ("0.5,1,2,4") overrides ``backoff``: len(backoff) + 1 attempts. Exceptions in ``permanent`` are
-    dead-lettered at once (reason ``rejected``): retrying a malformed event cannot help.
+    dead-lettered at once (reason ``rejected``): retrying a malformed event cannot help. Exceptions in
+    ``transient`` still failing after the last attempt requeue the message instead (an outage, not a bad event).
     """
     kwargs.setdefault("requeue_on_error", True)  # only reached when the dead-letter publish itself failed
 
@@ -176,6 +181,10 @@ def reliable_event_handler(source_service, event_type, backoff=DEFAULT_BACKOFF, 
                     return fn(self, payload)
                 except Exception as exc:
                     rejected = isinstance(exc, permanent)
+                    if attempt == attempts and isinstance(exc, transient):
+                        log.warning("%s on %s: %s after %d attempts; requeued to wait for it", fn.__name__,
+                                    event_type, type(exc).__name__, attempts)
+                        raise
                     if rejected or attempt == attempts:
                         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                         log.error("%s.%s %s on %s; dead-lettering: %s", type(self).__name__, fn.__name__,

@@ -13,13 +13,14 @@ from marshmallow import Schema, fields
 from nameko.containers import ServiceContainer
 from nameko.dependency_providers import Config
 from nameko.standalone.events import event_dispatcher
+from pymongo.errors import AutoReconnect
 
 from servicekit import dlq
 from servicekit.events import ProcessedEvents
 from servicekit.mongo import MongoDatabase
 from servicekit.reliable import DeadLetters, QueueMismatch, read_dead_letters, reliable_event_handler
 
-BROKEN = {"on": False}
+BROKEN = {"on": False, "outage": 0}
 
 
 class Credit(Schema):
@@ -44,6 +45,9 @@ class LedgerService:
         event = Credit().load(payload)
         if BROKEN["on"]:
             raise RuntimeError("ledger database is read-only")
+        if BROKEN["outage"]:
+            BROKEN["outage"] -= 1
+            raise AutoReconnect("database unreachable")
         if ProcessedEvents(self.db, "ledger").record(event["event_id"], None):
             self.db.accounts.update_one({"_id": event["account"]}, {"$inc": {"balance_fen": event["amount_fen"]}},
                                         upsert=True)
@@ -134,6 +138,17 @@ def test_failing_handler_dead_letters_then_replay_applies_once(ledger, config, d
                                                          "amount_fen": 35000})
     eventlet.sleep(1)
     assert db.accounts.find_one({"_id": account})["balance_fen"] == 35000
+
+
+def test_a_database_outage_requeues_instead_of_dead_lettering(ledger, config, db):
+    account, event_id = f"acct-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    BROKEN["outage"] = 5  # three attempts per delivery: the first delivery gives up, the second gets through
+    event_dispatcher(config)("bank", "amount.credited", {"event_id": event_id, "account": account,
+                                                         "amount_fen": 100})
+    _wait(lambda: db.accounts.find_one({"_id": account}))
+    assert BROKEN["outage"] == 0 and db.accounts.find_one({"_id": account})["balance_fen"] == 100
+    assert not [letter for letter in read_dead_letters(config["AMQP_URI"], "ledger")
+                if letter["payload"]["event_id"] == event_id]
 
 
 def test_malformed_event_goes_straight_to_the_dead_letter_queue(ledger, config):

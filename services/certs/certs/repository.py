@@ -1,5 +1,5 @@
 """certs' collections: ``records`` (read model of paid plans), ``certificates`` (what was issued), plus the
-processed-event ids and parked (dead-lettered) events. Indexes are declared here only."""
+processed-event ids (events that fail go to the broker's dlq.certs). Indexes are declared here only."""
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
@@ -14,7 +14,6 @@ def ensure_indexes(db):
     db.records.create_index([("payer_id", ASCENDING), ("insurance_type", ASCENDING), ("paid_at", ASCENDING)])
     db.records.create_index("tax_ticket_no")
     db.certificates.create_index("certificate_no", unique=True)
-    db.dead_letters.create_index([("consumer", ASCENDING), ("parked_at", ASCENDING)])
     ProcessedEvents.ensure_indexes(db)
 
 
@@ -84,14 +83,3 @@ class CertificateRepository:
 
     def by_code(self, code):
         return self.certificates.find_one({"_id": code})
-
-
-class DeadLetters:
-    """Events a consumer could not accept (malformed): kept whole for ops, never silently dropped."""
-
-    def __init__(self, db, consumer):
-        self.collection, self.consumer = db.dead_letters, consumer
-
-    def park(self, event_type, payload, reason, now):
-        self.collection.insert_one({"consumer": self.consumer, "event_type": event_type, "payload": payload,
-                                    "reason": reason, "parked_at": now})

@@ -3,10 +3,7 @@ public verification. Thin entrypoints over ``domain``; PDFs render in a process 
 import base64
 import logging
 
-import eventlet
-from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
 
 from servicekit.clock import Clock
 from servicekit.context import RequestContext
@@ -15,16 +12,16 @@ from servicekit.errors import AppError
 from servicekit.events import ProcessedEvents
 from servicekit.mongo import MongoDatabase
 from servicekit.pii import pseudonym
+from servicekit.reliable import DeadLetters, reliable_event_handler
 from servicekit.runtime import ServiceRuntime
 
 from certs import domain
 from certs.dependencies import PdfRenderer, issuer_settings
-from certs.repository import CertificateRepository, DeadLetters, RecordRepository, ensure_indexes
+from certs.repository import CertificateRepository, RecordRepository, ensure_indexes
 from certs.schemas import OrderPaid
 
 log = logging.getLogger(__name__)
 CONSUMER = "certs.order_paid"
-RETRY_BACKOFF_SECONDS = 2  # before a failed event goes back to the queue: no hot loop while MongoDB is away
 CERTIFICATE_STATUS_RENDERING, CERTIFICATE_STATUS_ISSUED = "rendering", "issued"  # see CertificateRepository
 
 
@@ -41,33 +38,24 @@ class CertsService:
     clock = Clock()
     request_id = RequestContext()
     renderer = PdfRenderer()
+    dead_letters = DeadLetters()
 
     @rpc()
     def ping(self):
         return {"service": self.name, "ok": True}
 
     # ---- read model ------------------------------------------------------------------------------
-    @event_handler("orders", "order.paid", requeue_on_error=True)
+    @reliable_event_handler("orders", "order.paid")
     def on_order_paid(self, payload):
-        """Idempotent: processed event ids are recorded, and each record's key is (order, plan)."""
+        """Idempotent: processed event ids are recorded, and each record's key is (order, plan). A malformed
+        event goes to dlq.certs at once; other failures are retried with back-off, then dead-lettered."""
         now = self.clock.now()
-        try:
-            paid = OrderPaid().load(payload)
-        except ValidationError as exc:
-            # A malformed event will not get better by retrying: park it whole for ops, ack it.
-            DeadLetters(self.db, CONSUMER).park("order.paid", payload, exc.messages, now)
-            log.error("order.paid rejected and parked in dead_letters: %s", sorted(exc.messages))
-            return
+        paid = OrderPaid().load(payload)
         processed = ProcessedEvents(self.db, CONSUMER)
-        try:
-            if processed.already_processed(paid["event_id"]):
-                return
-            new = RecordRepository(self.db).upsert_from_order(paid, now)
-            processed.record(paid["event_id"], now)
-        except Exception as exc:  # MongoDB away or a bug: requeue, after a pause so it is no hot loop
-            log.warning("order.paid not stored (%s); requeued in %s s", type(exc).__name__, RETRY_BACKOFF_SECONDS)
-            eventlet.sleep(RETRY_BACKOFF_SECONDS)
-            raise
+        if processed.already_processed(paid["event_id"]):
+            return
+        new = RecordRepository(self.db).upsert_from_order(paid, now)
+        processed.record(paid["event_id"], now)
         log.info("order.paid for payer %s: %d new record(s)", pseudonym(paid["payer"]["payer_id"]), new)
 
     # ---- queries -----------------------------------------------------------------------------------

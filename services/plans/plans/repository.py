@@ -6,7 +6,7 @@
 - ``sync_state``: per bureau: cursor, lease, freshness, failures and back-off.
 - ``declarations`` and ``declaration_slots`` (one per declared period: a unique key that makes two concurrent
   declarations of the same period impossible).
-- ``outbox``, ``processed_events``, ``dead_letters``.
+- ``outbox``, ``processed_events`` (order events that keep failing go to the broker's ``dlq.plans``).
 """
 from datetime import timedelta
 

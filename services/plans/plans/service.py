@@ -5,9 +5,8 @@ import uuid
 from datetime import datetime, timedelta
 
 import eventlet
-from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import EventDispatcher
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -18,6 +17,7 @@ from servicekit.entrypoints import rpc
 from servicekit.errors import AppError
 from servicekit.events import Outbox, ProcessedEvents, relay_outbox
 from servicekit.mongo import MongoDatabase
+from servicekit.reliable import DeadLetters, reliable_event_handler
 from servicekit.runtime import ServiceRuntime
 from servicekit.pii import pseudonym
 
@@ -30,7 +30,6 @@ from plans.sync import BureauSync, SyncBusy, apply_plan_changes
 
 log = logging.getLogger(__name__)
 CONSUMER = "plans"
-HANDLER_ATTEMPTS = 4
 DEFAULT_AVG_WAGES = "2024=6800.00,2025=7100.00,2026=7400.00,2027=7700.00"  # demo figures; real ones per year
 
 
@@ -48,6 +47,7 @@ class PlansService:
     request_id = RequestContext()
     bureaus = Bureaus()
     dispatch = EventDispatcher()
+    dead_letters = DeadLetters()
 
     # ---- settings ----------------------------------------------------------------------------
     def _cutoff(self):
@@ -244,32 +244,18 @@ class PlansService:
         return sorted(views, key=lambda v: v["period"])
 
     # ---- events from orders ------------------------------------------------------------------------
-    def _handle(self, kind, schema, payload, apply):
-        """Validate, then apply with retries and back-off; what still fails is kept in dead_letters for ops."""
-        try:
-            event = schema.load(payload)
-        except ValidationError as exc:
-            log.error("malformed %s event dead-lettered: %s", kind, exc.messages)
-            self._dead_letter(kind, payload, f"invalid: {exc.messages}")
-            return
+    def _handle(self, schema, payload, apply):
+        """Validate, then apply once per event id. A malformed event is dead-lettered at once; any other
+        failure raises, so reliable_event_handler retries with back-off and then dead-letters to dlq.plans.
+        ``apply`` is made of guarded updates: a retry after a partial apply redoes only what is missing."""
+        event = schema.load(payload)
         processed = ProcessedEvents(self.db, CONSUMER)
         if processed.already_processed(event["event_id"]):
             return
-        for attempt in range(1, HANDLER_ATTEMPTS + 1):
-            try:
-                apply(event)
-                processed.record(event["event_id"], self.clock.now())
-                return
-            except (PyMongoError, GuardMissed) as exc:
-                log.warning("%s handling failed (attempt %d): %s", kind, attempt, exc)
-                eventlet.sleep(0.2 * 2 ** attempt)
-        self._dead_letter(kind, payload, "retries exhausted")
+        apply(event)
+        processed.record(event["event_id"], self.clock.now())
 
-    def _dead_letter(self, kind, payload, reason):
-        self.db.dead_letters.insert_one({"_id": uuid.uuid4().hex, "kind": kind, "payload": payload,
-                                         "reason": reason[:500], "at": self.clock.now()})
-
-    @event_handler("orders", "order.paid")
+    @reliable_event_handler("orders", "order.paid")
     def on_order_paid(self, payload):
         def apply(event):
             repo = PlanRepository(self.db)
@@ -286,16 +272,16 @@ class PlansService:
                         log.warning("plan %s paid after its bureau withdrew it", record["plan_id"])
             log.info("order %s paid: %d plans", event["order_id"], len(event["records"]))
 
-        self._handle("order.paid", OrderPaid(), payload, apply)
+        self._handle(OrderPaid(), payload, apply)
 
-    @event_handler("orders", "order.released")
+    @reliable_event_handler("orders", "order.released")
     def on_order_released(self, payload):
         def apply(event):
             repo, now = PlanRepository(self.db), self.clock.now()
             for plan_id in event["plan_ids"]:
                 repo.release_one(plan_id, event["order_id"], now)
 
-        self._handle("order.released", OrderReleased(), payload, apply)
+        self._handle(OrderReleased(), payload, apply)
 
     # ---- 牡丹江 declarations ---------------------------------------------------------------------
     def _declaration_enrollment(self, id_number, insurance_type):

@@ -143,9 +143,13 @@ def test_refusals_issue_nothing(certs, certs_db, paid):
         assert code_of(refused) == "NOT_FOUND"
 
 
-def test_malformed_event_is_parked_not_lost(publish, certs_db, paid):
+def test_malformed_event_is_dead_lettered_not_lost(publish, certs_db, certs_config, paid):
+    from servicekit.reliable import read_dead_letters
+
     broken = {**order_paid(paid["payer"], ["2024-04"], datetime(2024, 4, 5, tzinfo=SHANGHAI)), "amount_fen": 1}
     publish(broken)
-    parked = certs_db.dead_letters.find_one({"payload.event_id": broken["event_id"]})
-    assert parked and parked["event_type"] == "order.paid" and "records" in parked["reason"]
+    letters = [letter for letter in read_dead_letters(certs_config["AMQP_URI"], "certs")
+               if letter["payload"]["event_id"] == broken["event_id"]]
+    assert len(letters) == 1 and letters[0]["event_type"] == "order.paid" and letters[0]["reason"] == "rejected"
+    assert "records" in letters[0]["error"] and letters[0]["handler"] == "on_order_paid"
     assert certs_db.records.count_documents({"order_id": broken["order_id"]}) == 0

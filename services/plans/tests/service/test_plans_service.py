@@ -224,6 +224,21 @@ def test_order_events_are_idempotent(plans, payer, bsim, plans_db, plans_config)
     assert plans_db.processed_events.count_documents({"event_id": paid_event["event_id"]}) == 1
 
 
+def test_malformed_order_event_goes_to_the_dead_letter_queue_and_changes_nothing(plans, payer, bsim, plans_config):
+    from servicekit.reliable import read_dead_letters
+
+    plan_id = f"M1-{payer}"
+    bsim.plan(plan_id, payer, "FE_PENSION", "2025-05", "350.00")
+    bsim.sync()
+    order_id = uuid.uuid4().hex
+    plans.lock_plans(order_id, payer, "FE_PENSION", [plan_id])
+    broken = dispatch(plans_config, "order.released", {"order_id": order_id, "plan_ids": plan_id})  # not a list
+    letter = wait_for(lambda: next((letter for letter in read_dead_letters(plans_config["AMQP_URI"], "plans")
+                                    if letter["payload"]["event_id"] == broken["event_id"]), None))
+    assert letter["reason"] == "rejected" and letter["handler"] == "on_order_released"
+    assert [p["status"] for p in plans.payable_plans(payer, "FE_PENSION") if p["plan_id"] == plan_id] == ["locked"]
+
+
 def test_enrollment_and_empty_plan_message(plans, bsim):
     id_number = new_id_number()
     bsim.enroll(id_number, "丙", "FE_MEDICAL", enrolled_on="2021-03-01")
