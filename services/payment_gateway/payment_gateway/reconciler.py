@@ -30,7 +30,9 @@ from payment_gateway import reconciliation as rec
 log = logging.getLogger(__name__)
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
-CHUNK = 1000
+# Lines per database round: one lookup, one statement_date update, one plan query, one checkpoint. Large $in lists
+# cost quadratically on the embedded dev server (1000 ids: 0.75 s, 100: 13 ms); 200 is cheap on both.
+CHUNK = 200
 LEASE = timedelta(seconds=60)
 # Leases are about processes, not business time: they run on the real clock even when the dev clock moves.
 REAL_CLOCK = SystemClock()
@@ -236,7 +238,7 @@ class Reconciler:
             # what a file has listed is no longer CHANNEL_MISSING; the first file to list it is kept
             self.db.payments.update_many({"_id": {"$in": seen}, "statement_date": None},
                                          {"$set": {"statement_date": run["date"]}})
-            self._plan_duplicates(run, seen)
+            self._plan_duplicates(run, [payments[i] for i in dict.fromkeys(seen)])
         matched_seconds = (REAL_CLOCK.now() - started).total_seconds()
         _renew(self.db, run_id, {"checkpoint": {"line_no": lines[-1].line_no, **counters},
                                  "progress.lines_done": lines[-1].line_no - 1})
@@ -301,10 +303,9 @@ class Reconciler:
 
         self.service._transaction(store)
 
-    def _plan_duplicates(self, run, payment_ids):
-        """Two successes for one plan (across orders, days or channels): the later is flagged for refund."""
-        mine = list(self.db.payments.find({"_id": {"$in": payment_ids}, "status": domain.SUCCEEDED},
-                                          {"plan_ids": 1}))
+    def _plan_duplicates(self, run, mine):
+        """Two successes for one plan (across orders, days or channels): the later is flagged for refund.
+        ``mine``: this chunk's payments the file listed as succeeded (their plan ids never change)."""
         plan_ids = sorted({p for doc in mine for p in doc.get("plan_ids") or ()})
         if not plan_ids:
             return
