@@ -19,9 +19,9 @@ BAR = 40
 
 
 def bar(done, total, started):
-    if not total:
+    if total is None:
         return f"\r  fetching and checking the statement… {time.monotonic() - started:5.1f}s"
-    share = min(1.0, done / total)
+    share = min(1.0, done / total) if total else 1.0
     rate = done / max(time.monotonic() - started, 1e-6)
     return (f"\r  [{'#' * int(share * BAR):<{BAR}}] {share:6.1%} {done:,}/{total:,} lines "
             f"{rate:,.0f} lines/s")
@@ -32,11 +32,13 @@ def follow(rpc, run_id, out=sys.stderr, poll=0.5):
     while True:
         report = rpc.payment_gateway.get_reconciliation(run_id, 0, 1000)
         progress = report.get("progress") or {}
-        if out.isatty() or os.environ.get("RECONCILE_PROGRESS"):
+        show = out.isatty() or os.environ.get("RECONCILE_PROGRESS")
+        if show:
             out.write(bar(progress.get("lines_done", 0), progress.get("lines_total"), started))
             out.flush()
         if report["status"] != "running":
-            out.write("\n")
+            if show:
+                out.write("\n")
             return report
         time.sleep(poll)
 
