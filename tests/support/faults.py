@@ -41,5 +41,6 @@ def handled_messages(stack, label, service):
     for family in text_string_to_metric_families(text):
         if family.name == "sitax_entrypoint_seconds":
             total += sum(s.value for s in family.samples if s.name.endswith("_count")
-                         and s.labels["service"] == service and s.labels["kind"] in ("Rpc", "EventHandler"))
+                         and s.labels["service"] == service
+                         and s.labels["kind"] in ("Rpc", "EventHandler", "ReliableEventHandler"))
     return int(total)

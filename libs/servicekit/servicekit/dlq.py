@@ -3,6 +3,7 @@
     python -m servicekit.dlq list <service>               # what is waiting, numbered
     python -m servicekit.dlq inspect <service> <n|id>     # one letter in full (ID numbers masked)
     python -m servicekit.dlq replay <service> <n|id>...   # after the cause is fixed; or --all
+    python -m servicekit.dlq discard <service> <n|id>...  # remove for good (an event that must not apply)
 
 ``make dlq ARGS="list orders"``. The broker is ``AMQP_URI`` (or ``--amqp-uri``). Numbers are positions in the
 current ``list``; a replay prints the letter ids it replayed, and ids are what to use when others may be
@@ -14,7 +15,7 @@ import os
 import sys
 
 from servicekit.pii import redact_id_numbers
-from servicekit.reliable import QueueMismatch, read_dead_letters, replay_dead_letters
+from servicekit.reliable import QueueMismatch, discard_dead_letters, read_dead_letters, replay_dead_letters
 
 DEFAULT_AMQP_URI = "pyamqp://guest:guest@127.0.0.1:5672/"
 
@@ -55,6 +56,9 @@ def main(argv=None, out=sys.stdout):
     replay.add_argument("service")
     replay.add_argument("letters", nargs="*", help="numbers from `list` or letter ids")
     replay.add_argument("--all", action="store_true", help="every letter waiting")
+    discard = commands.add_parser("discard", help="remove letters for good (prints what it removed)")
+    discard.add_argument("service")
+    discard.add_argument("letters", nargs="+", help="numbers from `list` or letter ids")
     args = parser.parse_args(argv)
 
     try:
@@ -65,6 +69,11 @@ def main(argv=None, out=sys.stdout):
                 print(_summary(index, letter), file=out)
         elif args.command == "inspect":
             print(json.dumps(_masked(_pick(letters, args.letter)), ensure_ascii=False, indent=2), file=out)
+        elif args.command == "discard":
+            chosen = [_pick(letters, ref) for ref in args.letters]
+            for letter in discard_dead_letters(args.amqp_uri, args.service, [l["letter_id"] for l in chosen],
+                                               limit=args.limit):
+                print("discarded " + json.dumps(_masked(letter), ensure_ascii=False), file=out)
         else:
             if args.all == bool(args.letters):
                 parser.error("replay takes letter numbers/ids or --all")

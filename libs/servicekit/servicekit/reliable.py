@@ -283,6 +283,14 @@ def replay_dead_letters(amqp_uri, service_name, letter_ids=None, limit=1000):
     return replayed
 
 
+def discard_dead_letters(amqp_uri, service_name, letter_ids, limit=1000):
+    """Remove the chosen letters for good (an event ops decided must not be applied). Returns them."""
+    wanted = set(letter_ids)
+    return [letter for letter in _with_letters(amqp_uri, service_name, limit,
+                                               lambda letter: letter["letter_id"] in wanted)
+            if letter["letter_id"] in wanted]
+
+
 def replay_dead_letter(amqp_uri, letter):
     """Publish one letter's event again: to its handler's queue only (other consumers of the event already
     had it), mandatory and confirmed, so a queue that no longer exists is an error, not a silent drop."""

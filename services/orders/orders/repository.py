@@ -74,6 +74,11 @@ class OrderRepository:
                                         session=session)
         return result.modified_count == 1
 
+    def count_open_by_state(self):
+        """Orders not yet settled, per state (the status prefix of the expiry index counts them)."""
+        return {state: self.orders.count_documents({"status": state})
+                for state in (domain.PENDING, domain.PAYING, domain.UNKNOWN)}
+
     def due_for_expiry(self, now, limit=100):
         return list(self.orders.find({"status": domain.PENDING, "expires_at": {"$lte": now}},
                                      {"_id": 1, "plan_ids": 1}, limit=limit))

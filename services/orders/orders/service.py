@@ -17,6 +17,7 @@ from servicekit.clock import SHANGHAI, Clock
 from servicekit.context import RequestContext
 from servicekit.entrypoints import rpc
 from servicekit.errors import AppError
+from servicekit import metrics
 from servicekit.events import Outbox, ProcessedEvents, relay_outbox
 from servicekit.money import fen_to_str
 from servicekit.mongo import MongoDatabase
@@ -125,6 +126,7 @@ class OrdersService:
             orders.discard_unlocked(order_id)  # a definite refusal (PLAN_LOCKED, NOT_FOUND): nothing is held
             raise
         orders.mark_locked(order_id, now)
+        metrics.ORDER_TRANSITIONS.labels(domain.PENDING).inc()
         order["locked"] = True
         log.info("order %s created for payer %s: %d plans", order_id, pseudonym(principal["payer_id"]),
                  len(chosen))
@@ -157,6 +159,7 @@ class OrdersService:
             if current["status"] == domain.PAYING and current.get("payment_id") == payment_id:
                 return order_view(current)
             raise AppError("CONFLICT", _conflict_message(current, now), {"status": current["status"]})
+        metrics.ORDER_TRANSITIONS.labels(domain.PAYING).inc()
         return order_view(orders.get(order_id))
 
     # ---- events from payment_gateway -----------------------------------------------------------
@@ -180,6 +183,7 @@ class OrdersService:
         if processed.already_processed(event["event_id"]):
             return
         if orders.move(event["order_id"], domain.UNKNOWN, now, payment_id=event["payment_id"]):
+            metrics.ORDER_TRANSITIONS.labels(domain.UNKNOWN).inc()
             log.warning("order %s: payment outcome unknown (%s); plans stay locked", event["order_id"],
                         event["reason"])
         processed.record(event["event_id"], now)
@@ -230,7 +234,8 @@ class OrdersService:
             return True
 
         try:
-            if self._transaction(paid):
+            if self._transaction(paid):  # counted after the commit: an aborted attempt changed nothing
+                metrics.ORDER_TRANSITIONS.labels(domain.PAID).inc()
                 log.info("order %s paid (%s)", order["_id"], fen_to_str(order["amount_fen"]))
         except PlanAlreadyPaid:
             log.error("order %s: a plan already has a tax ticket from another order; flagged for ops", order["_id"])
@@ -259,6 +264,7 @@ class OrdersService:
             return True
 
         if self._transaction(failed):
+            metrics.ORDER_TRANSITIONS.labels(domain.FAILED).inc()
             log.info("order %s failed (%s); plans released", order["_id"], event["reason"])
 
     # ---- timers ----------------------------------------------------------------------------------
@@ -278,12 +284,23 @@ class OrdersService:
 
             expired += bool(self._transaction(expire))
         if expired:
+            metrics.ORDER_TRANSITIONS.labels(domain.EXPIRED).inc(expired)
             log.info("%d orders expired", expired)
             self._publish()
 
     @timer(interval=2)
     def relay_events(self):
         self._publish()
+
+    @timer(interval=5)
+    def measure(self):
+        """Gauges from the database: open orders by state (see servicekit.metrics) and the outbox backlog."""
+        try:
+            for state, count in OrderRepository(self.db).count_open_by_state().items():
+                metrics.ORDERS.labels(state).set(count)
+        except Exception as exc:  # a metric never takes a worker down; the last value stays
+            log.warning("open orders not measured: %s", type(exc).__name__)
+        metrics.refresh_outbox_backlog(self.name, self.db)
 
 
 class PaymentNotStartedYet(Exception):

@@ -11,6 +11,7 @@ from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from servicekit import config as cfg
+from servicekit import metrics
 from servicekit.clock import SHANGHAI, Clock
 from servicekit.context import RequestContext
 from servicekit.entrypoints import rpc
@@ -421,3 +422,4 @@ class PlansService:
     def relay_events(self):
         """Publishes what a crash left in the outbox (the request path publishes right away)."""
         self._publish_outbox()
+        metrics.refresh_outbox_backlog(self.name, self.db)

@@ -1,0 +1,75 @@
+"""Business metrics on each service's own ops port (stack.ops_ports), after the action that moves them."""
+import time
+import uuid
+
+import requests
+from nameko.standalone.events import event_dispatcher
+from prometheus_client.parser import text_string_to_metric_families
+
+from servicekit import dlq
+from tests.support.payflow import bank, future_open_time, order_and_pay, payer_with_plans, wait_status
+
+
+def scrape(stack, label):
+    text = requests.get(f"http://127.0.0.1:{stack.ops_ports[label]}/metrics", timeout=10).text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(stack, label, name, **labels):
+    return scrape(stack, label).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def wait_value(stack, label, name, predicate, timeout=20, **labels):
+    deadline = time.monotonic() + timeout
+    while True:
+        current = value(stack, label, name, **labels)
+        if predicate(current) or time.monotonic() > deadline:
+            return current
+        time.sleep(0.3)
+
+
+def test_a_paid_order_shows_in_the_business_metrics(stack, api, sims, clock):
+    clock.set(future_open_time())
+    paid_before = value(stack, "orders", "sitax_order_transitions_total", state="paid")
+    paying_before = value(stack, "orders", "sitax_order_transitions_total", state="paying")
+    me = payer_with_plans(api, sims, clock)
+    order, payment = order_and_pay(me)
+    bank(stack.sim_url, payment["payment_id"], "success")
+    assert wait_status(me, order["order_id"], {"paid"})["status"] == "paid"
+
+    assert value(stack, "orders", "sitax_order_transitions_total", state="paying") == paying_before + 1
+    assert wait_value(stack, "orders", "sitax_order_transitions_total", lambda v: v >= paid_before + 1,
+                      state="paid") == paid_before + 1
+    # the open-orders gauge and the outbox backlog come from the database on a 5 s timer
+    deadline = time.monotonic() + 15
+    while ("sitax_orders", (("state", "unknown"),)) not in scrape(stack, "orders") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    metrics = scrape(stack, "orders")
+    for state in ("pending", "paying", "unknown"):
+        assert ("sitax_orders", (("state", state),)) in metrics
+    assert wait_value(stack, "orders", "sitax_outbox_backlog", lambda v: v == 0, service="orders") == 0
+    assert ("sitax_outbox_backlog", (("service", "orders"),)) in scrape(stack, "orders")
+    assert ("sitax_outbox_backlog", (("service", "plans"),)) in scrape(stack, "plans")
+
+
+def test_a_dead_letter_is_counted_and_listed(stack):
+    labels = {"service": "orders", "event_type": "payment.failed", "reason": "rejected"}
+    before = value(stack, "orders", "sitax_dead_letters_total", **labels)
+    event_id = f"metrics-{uuid.uuid4().hex}"
+    event_dispatcher({"AMQP_URI": stack.amqp_uri})("payment_gateway", "payment.failed", {"event_id": event_id})
+    assert wait_value(stack, "orders", "sitax_dead_letters_total", lambda v: v > before, **labels) == before + 1
+
+    class Out(list):
+        def write(self, text):
+            self.append(text)
+
+    listing = Out()
+    assert dlq.main(["--amqp-uri", stack.amqp_uri, "list", "orders"], out=listing) == 0
+    line = next(line for line in "".join(listing).splitlines() if event_id in line)
+    removed = Out()  # the letter is test debris: discard it, and it is gone
+    assert dlq.main(["--amqp-uri", stack.amqp_uri, "discard", "orders", line.split()[1]], out=removed) == 0
+    assert event_id in "".join(removed)
+    again = Out()
+    dlq.main(["--amqp-uri", stack.amqp_uri, "list", "orders"], out=again)
+    assert event_id not in "".join(again)
