@@ -19,6 +19,12 @@ delivery limit after which the broker itself dead-letters the message to ``dlq.<
 dead-lettering). Prefetch: Nameko sets a per-consumer QoS of ``max_workers`` (``MAX_WORKERS``), so unacked
 messages per queue and process are bounded by configuration.
 
+Publishing side (checked in nameko/amqp/publish.py, Nameko 2.14): ``Publisher`` defaults to
+``use_confirms = True`` and ``delivery_mode = PERSISTENT``, and ``EventDispatcher`` is a ``Publisher``, so every
+event the outbox relay (``servicekit.events.relay_outbox``) dispatches is persistent and confirmed before the
+entry is marked sent; the event exchanges are durable (``get_event_exchange``). The dead-letter and replay
+publishers below ask for confirms explicitly.
+
 Ops: ``python -m servicekit.dlq`` / ``make dlq`` list, inspect and replay dead letters (the helpers at the end
 of this module). A replay goes to the failed handler's own queue only, then the letter is acked; handlers must
 be idempotent (a retried or replayed event may have partly applied before, and a crash between the replay's
