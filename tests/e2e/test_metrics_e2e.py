@@ -33,6 +33,8 @@ def test_a_paid_order_shows_in_the_business_metrics(stack, api, sims, clock):
     clock.set(future_open_time())
     paid_before = value(stack, "orders", "sitax_order_transitions_total", state="paid")
     paying_before = value(stack, "orders", "sitax_order_transitions_total", state="paying")
+    pay = {result: value(stack, "payment_gateway", "sitax_payments_total", channel="unionpay", result=result)
+           for result in ("started", "succeeded")}
     me = payer_with_plans(api, sims, clock)
     order, payment = order_and_pay(me)
     bank(stack.sim_url, payment["payment_id"], "success")
@@ -51,6 +53,23 @@ def test_a_paid_order_shows_in_the_business_metrics(stack, api, sims, clock):
     assert wait_value(stack, "orders", "sitax_outbox_backlog", lambda v: v == 0, service="orders") == 0
     assert ("sitax_outbox_backlog", (("service", "orders"),)) in scrape(stack, "orders")
     assert ("sitax_outbox_backlog", (("service", "plans"),)) in scrape(stack, "plans")
+    # payment_gateway: one payment started and succeeded (by notification or status query, counted once)
+    assert value(stack, "payment_gateway", "sitax_payments_total", channel="unionpay",
+                 result="started") == pay["started"] + 1
+    assert wait_value(stack, "payment_gateway", "sitax_payments_total", lambda v: v > pay["succeeded"],
+                      channel="unionpay", result="succeeded") == pay["succeeded"] + 1
+    assert wait_value(stack, "payment_gateway", "sitax_outbox_backlog", lambda v: v == 0,
+                      service="payment_gateway") == 0
+    assert ("sitax_outbox_backlog", (("service", "payment_gateway"),)) in scrape(stack, "payment_gateway")
+
+
+def test_notifications_are_counted_forged_or_valid(stack):
+    labels = {"channel": "unionpay", "verdict": "forged"}
+    before = value(stack, "payment_gateway", "sitax_payment_notifications_total", **labels)
+    answer = requests.post(f"{stack.gateway_url}/api/v1/notify/unionpay", timeout=30,
+                           data={"orderId": "nope", "respCode": "00", "txnAmt": "1", "signature": "Zm9yZ2Vk"})
+    assert answer.status_code >= 400
+    assert value(stack, "payment_gateway", "sitax_payment_notifications_total", **labels) == before + 1
 
 
 def test_a_dead_letter_is_counted_and_listed(stack):

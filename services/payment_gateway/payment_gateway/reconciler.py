@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
+from servicekit import metrics
 from servicekit.clock import SHANGHAI, SystemClock
 from servicekit.events import Outbox
 from servicekit.money import fen_to_str
@@ -301,7 +302,8 @@ class Reconciler:
                 self.now, session=session)
             return True
 
-        self.service._transaction(store)
+        if self.service._transaction(store):  # new mismatches only: a re-run finds them stored and is quiet
+            metrics.RECONCILIATION_MISMATCHES.labels(run["channel"], verdict.category).inc()
 
     def _plan_duplicates(self, run, mine):
         """Two successes for one plan (across orders, days or channels): the later is flagged for refund.

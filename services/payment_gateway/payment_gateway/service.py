@@ -14,6 +14,7 @@ from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
 from servicekit import config as cfg
+from servicekit import metrics
 from servicekit.clock import SHANGHAI, Clock
 from servicekit.context import RequestContext
 from servicekit.entrypoints import rpc
@@ -22,6 +23,7 @@ from servicekit.events import Outbox, relay_outbox
 from servicekit.money import fen_to_str
 from servicekit.mongo import MongoDatabase
 from servicekit.pii import pseudonym
+from servicekit.runtime import ServiceRuntime
 
 from orders.adapters import enrollment_region
 from payment_gateway import domain, reconciler
@@ -46,6 +48,7 @@ class PaymentGatewayService:
     name = "payment_gateway"
 
     config = Config()
+    runtime = ServiceRuntime()
     db = MongoDatabase("payment_gateway", ensure_indexes)
     clock = Clock()
     request_id = RequestContext()
@@ -117,6 +120,7 @@ class PaymentGatewayService:
             payments.move(payment["_id"], [domain.CREATING], domain.ABANDONED, now, extra={"reason": "order refused"})
             raise
         payments.move(payment["_id"], [domain.CREATING], domain.PROCESSING, now, extra={"pay_url": pay_url})
+        metrics.PAYMENTS.labels(channel, "started").inc()
         log.info("payment %s opened with %s for payer %s", payment["_id"], channel, pseudonym(payer_id))
         return {"payment_id": payment["_id"], "order_id": order_id, "channel": channel,
                 "amount": fen_to_str(order["amount_fen"]), "pay_url": pay_url}
@@ -152,16 +156,19 @@ class PaymentGatewayService:
             raise AppError("NOT_FOUND", "未知的缴费渠道")
         if not adapter.verify(fields):
             log.warning("%s notification with an invalid signature refused", channel)
+            metrics.NOTIFICATIONS.labels(channel, "forged").inc()  # known channels only: bounded labels
             raise AppError("SIGNATURE_INVALID")
         now, payments = self.clock.now(), PaymentRepository(self.db)
         try:
             result = domain.result_from_fields(fields)
         except ValueError as exc:
             payments.store_notification(channel, fields, "malformed", now)
+            metrics.NOTIFICATIONS.labels(channel, "malformed").inc()
             log.error("%s notification signed but malformed: %s", channel, exc)
             return {"status": "malformed"}  # the channel cannot fix it by retrying; ops can read it
         payments.store_notification(channel, fields, "received", now, payment_id=result.payment_id)
         verdict = self._apply(channel, result, now, source="notification")
+        metrics.NOTIFICATIONS.labels(channel, "duplicate" if verdict == "duplicate" else "valid").inc()
         self._publish()
         return {"status": verdict}
 
@@ -179,8 +186,9 @@ class PaymentGatewayService:
         if result.amount_fen is not None and result.amount_fen != payment["amount_fen"]:
             payments.record_mismatch("AMOUNT_MISMATCH", payment["_id"], channel, result.channel_txn_id,
                                      payment["amount_fen"], result.amount_fen, now)
-            self._move_with_event(payment, domain.OPEN, domain.MISMATCH, now, "payment.unknown",
-                                  {"reason": "amount_mismatch"}, extra={"mismatch_txn_id": result.channel_txn_id})
+            if self._move_with_event(payment, domain.OPEN, domain.MISMATCH, now, "payment.unknown",
+                                     {"reason": "amount_mismatch"}, extra={"mismatch_txn_id": result.channel_txn_id}):
+                metrics.PAYMENTS.labels(channel, "amount_mismatch").inc()
             log.error("payment %s: channel amount %s differs from %s; never paid", payment["_id"],
                       result.amount_fen, payment["amount_fen"])
             return "amount_mismatch"
@@ -188,6 +196,8 @@ class PaymentGatewayService:
             return self._succeed(payment, result, now, source)
         moved = self._move_with_event(payment, domain.OPEN, domain.FAILED, now, "payment.failed",
                                       {"reason": f"channel:{result.code}"}, extra={"failure_code": result.code})
+        if moved:  # only the call that made the transition counts it
+            metrics.PAYMENTS.labels(channel, "failed").inc()
         return "failed" if moved else "duplicate"
 
     def _succeed(self, payment, result, now, source):
@@ -219,6 +229,7 @@ class PaymentGatewayService:
         self._transaction(succeed)
         verdict = outcome.get("verdict")
         if verdict == "succeeded":
+            metrics.PAYMENTS.labels(payment["channel"], "succeeded").inc()
             log.info("payment %s succeeded (%s, by %s)", payment["_id"], fen_to_str(payment["amount_fen"]), source)
             return "succeeded"
         current = payments.get(payment["_id"])
@@ -231,6 +242,7 @@ class PaymentGatewayService:
                                  payment["amount_fen"], result.amount_fen, now)
         log.error("payment %s (%s): channel success not applied (%s); flagged", payment["_id"], current["status"],
                   kind)
+        metrics.PAYMENTS.labels(payment["channel"], "flagged").inc()
         return "flagged"
 
     def _move_with_event(self, payment, sources, target, now, event_type, fields, extra=None):
@@ -285,18 +297,21 @@ class PaymentGatewayService:
             return
         if payment["status"] == domain.CREATING and result is not None and result.outcome == "not_found":
             # Never reached the channel (crash while opening): no money can have been taken.
-            self._move_with_event(payment, [domain.CREATING], domain.FAILED, now, "payment.failed",
-                                  {"reason": "not_opened"})
+            if self._move_with_event(payment, [domain.CREATING], domain.FAILED, now, "payment.failed",
+                                     {"reason": "not_opened"}):
+                metrics.PAYMENTS.labels(payment["channel"], "failed").inc()
             return
         moved = self._move_with_event(payment, [domain.CREATING, domain.PROCESSING], domain.UNKNOWN, now,
                                       "payment.unknown", {"reason": "channel_cannot_tell"},
                                       extra={"next_query_at": now + self._unknown_poll, "query_attempts": attempts})
         if moved:
+            metrics.PAYMENTS.labels(payment["channel"], "unknown").inc()
             log.warning("payment %s: no outcome after %d status queries; unknown", payment["_id"], attempts)
 
     @timer(interval=2)
     def relay_events(self):
         self._publish()
+        metrics.refresh_outbox_backlog(self.name, self.db)
 
     # ---- next-day reconciliation ----------------------------------------------------------------
     def _statement_channels(self):
