@@ -13,6 +13,7 @@ from servicekit.entrypoints import rpc
 from nameko.timer import timer
 
 from servicekit import config as cfg
+from servicekit import metrics
 from servicekit.clock import Clock
 from servicekit.context import RequestContext
 from servicekit.errors import AppError
@@ -265,3 +266,4 @@ class IdentityService:
     def relay_events(self):
         """Publishes what a crash left in the outbox (the request path publishes right away)."""
         self._publish_outbox()
+        metrics.refresh_outbox_backlog(self.name, self.db)
