@@ -1,7 +1,6 @@
 """参保信息, 缴费计划 and 牡丹江 缴费申报 through the gateway, the bureau simulators playing 人社 and 医保."""
 import uuid
 
-import pytest
 import requests
 
 from tests.support.http import Api, add_bureau_plan, error_code, sync_bureaus

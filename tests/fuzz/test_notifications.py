@@ -4,8 +4,6 @@ replayed (as a channel retries, or an attacker resends a captured one) answers 2
 Genuine notifications come from the UnionPay simulator (signed with its dev key, as the channel signs); the
 "channel's own" notifications below are signed with that same dev key, which the dev/test configuration trusts.
 """
-import base64
-import json
 import time
 
 import pytest

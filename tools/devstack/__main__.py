@@ -4,7 +4,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from devstack import demo
 from devstack.stack import ROOT, Stack, parse_scale

@@ -1,7 +1,6 @@
 """identity: payers, phones, passwords, SMS codes and sessions. Thin RPC methods over the domain rules."""
 import logging
 import secrets
-from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError

@@ -2,10 +2,7 @@
 
 Real broker and database; the UnionPay simulator plays the channel and the payer's bank.
 """
-from datetime import timedelta
-
 import eventlet
-import pytest
 
 from tests.support.http import error_code
 
