@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run stop test bench install clean reconcile dlq
+.PHONY: run stop test bench docs install clean reconcile dlq
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	bash tools/ensure_system_packages.sh
@@ -45,6 +45,10 @@ reconcile: install
 dlq: install
 	@test -n "$(ARGS)" || { $(PY) -m servicekit.dlq --help; exit 2; }
 	$(PY) -m servicekit.dlq $(ARGS)
+
+## regenerate docs/EVENTS.md from the event schemas (a test fails when it is stale)
+docs: install
+	$(PY) -m devstack.event_catalog > docs/EVENTS.md
 
 clean:
 	rm -rf $(VENV) .run

@@ -10,6 +10,7 @@ import logging
 import uuid
 from datetime import timedelta
 
+from marshmallow import EXCLUDE, Schema, fields
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
@@ -17,6 +18,18 @@ log = logging.getLogger(__name__)
 
 PENDING, SENT = "pending", "sent"
 CLAIM_LEASE = timedelta(seconds=30)
+
+
+class EventEnvelope(Schema):
+    """The fields every event carries; each service's ``schemas.py`` derives its events from it. Readers ignore
+    fields they do not know (a producer may add fields within a version, never rename or drop them)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.String(required=True)
+    occurred_at = fields.String(required=True, metadata={"description": "ISO 8601 with offset"})
+    schema_version = fields.Integer(required=True)
 
 
 def make_event(payload: dict, now, schema_version=1) -> dict:

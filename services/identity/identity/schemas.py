@@ -1,6 +1,8 @@
 """What identity sends over the wire: the authenticated principal and its events."""
 from marshmallow import Schema, fields, validate
 
+from servicekit.events import EventEnvelope
+
 from identity.domain import INSURANCE_TYPES
 
 
@@ -12,12 +14,6 @@ class PrincipalSchema(Schema):
     id_number = fields.String(required=True)
     name = fields.String(required=True)
     phone = fields.String(required=True)
-
-
-class EventEnvelope(Schema):
-    event_id = fields.String(required=True)
-    occurred_at = fields.String(required=True)
-    schema_version = fields.Integer(required=True)
 
 
 class PayerRegistered(EventEnvelope):

@@ -1,14 +1,7 @@
 """What orders sends over the wire: its events (EVENTS, the public contract) and the events it consumes."""
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
-
-class EventEnvelope(Schema):
-    class Meta:
-        unknown = EXCLUDE  # newer producers may add fields
-
-    event_id = fields.String(required=True)
-    occurred_at = fields.String(required=True)
-    schema_version = fields.Integer(required=True)
+from servicekit.events import EventEnvelope
 
 
 class Payer(Schema):
@@ -69,3 +62,8 @@ class PaymentUnknown(EventEnvelope):
     order_id = fields.String(required=True)
     channel = fields.String(required=True)
     reason = fields.String(required=True)
+
+
+EVENTS_CONSUMED = {("payment_gateway", "payment.succeeded"): PaymentSucceeded,
+                   ("payment_gateway", "payment.failed"): PaymentFailed,
+                   ("payment_gateway", "payment.unknown"): PaymentUnknown}

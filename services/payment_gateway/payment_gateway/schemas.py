@@ -1,11 +1,7 @@
 """payment_gateway's events (EVENTS, the public contract: orders, reconciliation and ops consume them)."""
 from marshmallow import Schema, fields, validate
 
-
-class EventEnvelope(Schema):
-    event_id = fields.String(required=True)
-    occurred_at = fields.String(required=True)
-    schema_version = fields.Integer(required=True)
+from servicekit.events import EventEnvelope
 
 
 class PaymentSucceeded(EventEnvelope):

@@ -1,16 +1,9 @@
 """What plans sends and receives over the wire: its events, and the orders events it consumes."""
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from servicekit.events import EventEnvelope
+
 from plans.domain import INSURANCE_TYPES
-
-
-class EventEnvelope(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    occurred_at = fields.String(required=True)
-    schema_version = fields.Integer(required=True)
 
 
 class PlanEvent(EventEnvelope):
@@ -81,3 +74,6 @@ class OrderReleased(EventEnvelope):
     order_id = fields.String(required=True)
     plan_ids = fields.List(fields.String(), required=True)
     reason = fields.String(load_default=None)
+
+
+EVENTS_CONSUMED = {("orders", "order.paid"): OrderPaid, ("orders", "order.released"): OrderReleased}
