@@ -65,6 +65,15 @@ class OrderRepository:
             {"$set": {"status": domain.PAYING, "payment_id": payment_id, "channel": channel, "updated_at": now}})
         return result.modified_count == 1
 
+    def adopt_payment(self, order_id, payment_id, channel, now):
+        """pending → paying for a payment the channel has already confirmed, when start_payment's own write
+        never landed (it was overtaken, or lost with a database that crashed); guarded like start_payment."""
+        result = self.orders.update_one(
+            {"_id": order_id, "status": domain.PENDING, "payment_id": None, "locked": True},
+            {"$set": {"status": domain.PAYING, "payment_id": payment_id, "channel": channel, "updated_at": now,
+                      "adopted_payment": True}})
+        return result.modified_count == 1
+
     def move(self, order_id, target, now, session=None, payment_id=None, extra=None):
         """Guarded transition; True when this call made it."""
         query = {"_id": order_id, "status": {"$in": domain.sources_for(target)}}

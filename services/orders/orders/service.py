@@ -147,8 +147,8 @@ class OrdersService:
         order = orders.for_payer(order_id, payer_id)
         if order is None or not order.get("locked"):
             raise AppError("NOT_FOUND", "未找到该缴费记录")
-        if order["status"] == domain.PAYING and order.get("payment_id") == payment_id:
-            return order_view(order)  # a retried call
+        if order["status"] != domain.PENDING and order.get("payment_id") == payment_id:
+            return order_view(order)  # a retried call, or the channel's answer got here first
         try:
             domain.check_window(domain.window_for(self._windows, order.get("region_code"),
                                                   order["insurance_type"]), now)
@@ -156,7 +156,7 @@ class OrdersService:
             raise _violation(violation) from None
         if not orders.start_payment(order_id, payer_id, payment_id, channel, now):
             current = orders.get(order_id)
-            if current["status"] == domain.PAYING and current.get("payment_id") == payment_id:
+            if current["status"] != domain.PENDING and current.get("payment_id") == payment_id:
                 return order_view(current)
             raise AppError("CONFLICT", _conflict_message(current, now), {"status": current["status"]})
         metrics.ORDER_TRANSITIONS.labels(domain.PAYING).inc()
@@ -196,7 +196,16 @@ class OrdersService:
         order = orders.get(event["order_id"])
         if order is None:
             raise LookupError(f"payment.succeeded for unknown order {event['order_id']}")  # → retries, then DLQ
-        _not_before_start(order)
+        if order["status"] == domain.PENDING and order.get("payment_id") is None \
+                and event["amount_fen"] == order["amount_fen"]:
+            # The channel confirmed money for this order before start_payment's write reached it (a payer faster
+            # than our RPC, or the write lost with a crashed database): payment_gateway names the order, the
+            # amount agrees, so the order takes the payment instead of leaving the money unmatched.
+            if orders.adopt_payment(order["_id"], event["payment_id"], event["channel"], now):
+                metrics.ORDER_TRANSITIONS.labels(domain.PAYING).inc()
+                log.warning("order %s adopted payment %s confirmed before start_payment", order["_id"],
+                            event["payment_id"])
+            order = orders.get(order["_id"])
         if order["status"] not in domain.sources_for(domain.PAID) or order.get("payment_id") != event["payment_id"]:
             if order["status"] != domain.PAID:
                 # Money arrived for an order that ended otherwise (or another payment): reconciliation's
@@ -250,7 +259,16 @@ class OrdersService:
         order = orders.get(event["order_id"])
         if order is None:
             raise LookupError(f"payment.failed for unknown order {event['order_id']}")
-        _not_before_start(order)
+        if order["status"] == domain.PENDING and order.get("payment_id") is None \
+                and event["amount_fen"] == order["amount_fen"]:
+            # The channel confirmed money for this order before start_payment's write reached it (a payer faster
+            # than our RPC, or the write lost with a crashed database): payment_gateway names the order, the
+            # amount agrees, so the order takes the payment instead of leaving the money unmatched.
+            if orders.adopt_payment(order["_id"], event["payment_id"], event["channel"], now):
+                metrics.ORDER_TRANSITIONS.labels(domain.PAYING).inc()
+                log.warning("order %s adopted payment %s confirmed before start_payment", order["_id"],
+                            event["payment_id"])
+            order = orders.get(order["_id"])
 
         def failed(session):
             if not processed.record(event["event_id"], now, session=session):
@@ -301,17 +319,6 @@ class OrdersService:
         except Exception as exc:  # a metric never takes a worker down; the last value stays
             log.warning("open orders not measured: %s", type(exc).__name__)
         metrics.refresh_outbox_backlog(self.name, self.db)
-
-
-class PaymentNotStartedYet(Exception):
-    """The channel answered before start_payment reached this order (a payer faster than our own RPC)."""
-
-
-def _not_before_start(order):
-    # Retried by the reliable handler: start_payment lands within moments; if it never does the event is
-    # dead-lettered for ops instead of being recorded as handled and lost.
-    if order["status"] == domain.PENDING and order.get("payment_id") is None:
-        raise PaymentNotStartedYet(order["_id"])
 
 
 def _conflict_message(order, now):

@@ -251,19 +251,28 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_not_forgotten(flow):
     assert "no-such-order" in letters[0]["error"]
 
 
-def test_a_success_that_overtakes_start_payment_is_retried_not_lost(flow):
-    """The channel can answer before orders has recorded the payment (start_payment still in flight): the
-    handler must retry until it has, not record the event as handled and leave the order paying forever."""
+def test_a_success_that_overtakes_start_payment_pays_the_order(flow):
+    """The channel can confirm the money before orders has recorded the payment (start_payment still in flight,
+    or its write lost with a crashed database): the order adopts the confirmed payment when the amount agrees,
+    and the late start_payment is answered as a retry. A different amount is never adopted."""
     from nameko.standalone.events import event_dispatcher
+
+    def succeeded(order, payment_id, amount_fen):
+        event_dispatcher(flow.config)("payment_gateway", "payment.succeeded", {
+            "event_id": f"evt-{payment_id}", "occurred_at": OPEN_TIME.isoformat(), "schema_version": 1,
+            "payment_id": payment_id, "order_id": order["order_id"], "channel": "unionpay",
+            "channel_txn_id": f"txn-{payment_id}", "amount_fen": amount_fen, "paid_at": OPEN_TIME.isoformat()})
 
     api, plan_ids = flow.payer(periods=("2026-01",))
     order = api.post("/api/v1/orders", {}).json()
-    event_dispatcher(flow.config)("payment_gateway", "payment.succeeded", {
-        "event_id": f"evt-race-{order['order_id']}", "occurred_at": OPEN_TIME.isoformat(), "schema_version": 1,
-        "payment_id": "pay-race", "order_id": order["order_id"], "channel": "unionpay",
-        "channel_txn_id": f"txn-race-{order['order_id']}", "amount_fen": 35000, "paid_at": OPEN_TIME.isoformat()})
-    eventlet.sleep(0.05)  # the first attempt fails: no payment on the order yet
-    with flow.rpc("orders") as orders:
-        assert orders.start_payment(order["order_id"], api.payer_id, "pay-race", "unionpay")["status"] == "paying"
+    succeeded(order, "pay-race", 35000)
     assert flow.wait_order(api, order["order_id"], {"paid"})["message"] == "您已经付款350.00元"
+    with flow.rpc("orders") as orders:
+        assert orders.start_payment(order["order_id"], api.payer_id, "pay-race", "unionpay")["status"] == "paid"
     wait_until(lambda: FakePlans.plans[plan_ids[0]]["status"] == "paid", what="plan paid")
+
+    other_api, _ = flow.payer(periods=("2026-02",))
+    other = other_api.post("/api/v1/orders", {}).json()
+    succeeded(other, "pay-short", 100)
+    eventlet.sleep(1)
+    assert other_api.get(f"/api/v1/orders/{other['order_id']}").json()["status"] == "pending"
