@@ -152,7 +152,7 @@ class Payer:
         return took
 
 
-def run_round(report, payers, concurrency, broker, mongo, background_per_s):
+def run_round(report, payers, concurrency, broker, mongo, background_per_s, label=""):
     ops0, msgs0 = db_ops(mongo), broker.settled_published()
     started = time.perf_counter()
     pool = eventlet.GreenPool(concurrency)
@@ -162,15 +162,15 @@ def run_round(report, payers, concurrency, broker, mongo, background_per_s):
     msgs = broker.settled_published() - msgs0
     flows = len(results)
     background = background_per_s * elapsed
-    report.figure(f"c={concurrency}: flows per second ({flows} flows)", flows / elapsed, "flows/s")
+    report.figure(f"{label}c={concurrency}: flows per second ({flows} flows)", flows / elapsed, "flows/s")
     for step in STEPS:
         values = [r[step] * 1000 for r in results]
-        report.figure(f"c={concurrency}: {step} p50 / p95 / p99",
+        report.figure(f"{label}c={concurrency}: {step} p50 / p95 / p99",
                       f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f} / {percentile(values, 99):.1f}",
                       "ms")
-    report.figure(f"c={concurrency}: DB operations per flow (server opcounters, background subtracted)",
+    report.figure(f"{label}c={concurrency}: DB operations per flow (server opcounters, background subtracted)",
                   (ops - background) / flows)
-    report.figure(f"c={concurrency}: broker messages published per flow", msgs / flows)
+    report.figure(f"{label}c={concurrency}: broker messages published per flow", msgs / flows)
     return (ops - background) / flows, msgs / flows, elapsed / flows
 
 
@@ -211,42 +211,58 @@ def baseline(report, broker, mongo_uri, flows, ops_per_flow, msgs_per_flow, our_
                   our_seconds_per_flow / ((pika_seconds + mongo_seconds) / flows), "x")
 
 
+def start_stack(broker, scale=None):
+    stack = Stack(run_dir=ROOT / ".run" / "bench-payflow", gateway_port=free_port(), sim_port=free_port(),
+                  mongo_uri=os.environ.get("MONGO_URI") or None, amqp_uri=broker.uri,
+                  db_prefix=f"bench{uuid.uuid4().hex[:6]}_", scale=scale or {},
+                  extra_env={"CLIENT_RATE_LIMIT_PER_MINUTE": "1000000", "LOG_LEVEL": "WARNING"})
+    stack.start()
+    return stack
+
+
+def prepare(report, stack, count, label):
+    """``count`` payers with one plan each, enrolled, synced and registered; returns them and the idle DB rate."""
+    sim = stack.sim_url
+    DevClock(sim).set(start_time())
+    payers = [Payer(i, stack.gateway_url, sim) for i in range(count)]
+    for payer in payers:
+        requests.post(f"{sim}/sim/bureaus/hr/enrollments", timeout=10, json={
+            "id_number": payer.id_number, "name": payer.name, "insurance_type": "FE_PENSION",
+            "region_code": "230102", "enrolled_on": "2020-01-01"}).raise_for_status()
+        requests.post(f"{sim}/sim/bureaus/hr/plans", timeout=10, json={
+            "plan_id": f"BENCH-{payer.index}-2026-01", "id_number": payer.id_number,
+            "insurance_type": "FE_PENSION", "period": "2026-01", "amount": "350.00"}).raise_for_status()
+    requests.post(f"{sim}/sim/bureaus/sync", timeout=600).raise_for_status()
+    setup = time.perf_counter()
+    list(eventlet.GreenPool(4).imap(lambda p: p.register(), payers))
+    report.figure(f"{label}setup: {count} payers registered", time.perf_counter() - setup, "s")
+    mongo = MongoClient(stack.mongo_uri)
+    idle0, t0 = db_ops(mongo), time.perf_counter()
+    time.sleep(10)
+    background_per_s = (db_ops(mongo) - idle0) / (time.perf_counter() - t0)
+    report.figure(f"{label}idle background DB operations (services' timers)", background_per_s, "ops/s")
+    return payers, mongo, background_per_s
+
+
 def run(report):
     n = int(os.environ.get("PAYFLOW_BENCH_N", "200"))
     broker = Broker()
-    stack = Stack(run_dir=ROOT / ".run" / "bench-payflow", gateway_port=free_port(), sim_port=free_port(),
-                  mongo_uri=os.environ.get("MONGO_URI") or None, amqp_uri=broker.uri,
-                  db_prefix=f"bench{uuid.uuid4().hex[:6]}_",
-                  extra_env={"CLIENT_RATE_LIMIT_PER_MINUTE": "1000000", "LOG_LEVEL": "WARNING"})
     try:
-        stack.start()
-        sim = stack.sim_url
-        clock = DevClock(sim)
-        clock.set(start_time())
-        # one set of payers per round: each payer logs in and pays once
-        payers = [Payer(i, stack.gateway_url, sim) for i in range(2 * n)]
-        for payer in payers:
-            requests.post(f"{sim}/sim/bureaus/hr/enrollments", timeout=10, json={
-                "id_number": payer.id_number, "name": payer.name, "insurance_type": "FE_PENSION",
-                "region_code": "230102", "enrolled_on": "2020-01-01"}).raise_for_status()
-            for period in ("2026-01",):
-                requests.post(f"{sim}/sim/bureaus/hr/plans", timeout=10, json={
-                    "plan_id": f"BENCH-{payer.index}-{period}", "id_number": payer.id_number,
-                    "insurance_type": "FE_PENSION", "period": period, "amount": "350.00"}).raise_for_status()
-        requests.post(f"{sim}/sim/bureaus/sync", timeout=600).raise_for_status()
-        setup = time.perf_counter()
-        list(eventlet.GreenPool(4).imap(lambda p: p.register(), payers))
-        report.figure(f"setup: {2 * n} payers registered", time.perf_counter() - setup, "s")
-
-        mongo = MongoClient(stack.mongo_uri)
-        idle0, t0 = db_ops(mongo), time.perf_counter()
-        time.sleep(10)
-        background_per_s = (db_ops(mongo) - idle0) / (time.perf_counter() - t0)
-        report.figure("idle background DB operations (services' timers)", background_per_s, "ops/s")
-
-        ops1, msgs1, seconds1 = run_round(report, payers[:n], 1, broker, mongo, background_per_s)
-        run_round(report, payers[n:], 16, broker, mongo, background_per_s)
-        baseline(report, broker, stack.mongo_uri, n, ops1, msgs1, seconds1)
+        stack = start_stack(broker)
+        try:
+            # one set of payers per round: each payer logs in and pays once
+            payers, mongo, background_per_s = prepare(report, stack, 2 * n, "")
+            ops1, msgs1, seconds1 = run_round(report, payers[:n], 1, broker, mongo, background_per_s)
+            run_round(report, payers[n:], 16, broker, mongo, background_per_s)
+            baseline(report, broker, stack.mongo_uri, n, ops1, msgs1, seconds1)
+        finally:
+            stack.stop()
+        # the same flow with two processes each of orders and payment_gateway (competing consumers)
+        stack = start_stack(broker, scale={"orders": 2, "payment_gateway": 2})
+        try:
+            payers, mongo, background_per_s = prepare(report, stack, n, "2x orders+payment_gateway: ")
+            run_round(report, payers, 16, broker, mongo, background_per_s, "2x orders+payment_gateway: ")
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
         broker.remove()

@@ -19,7 +19,7 @@ import tracemalloc
 import uuid
 from datetime import date, datetime, timedelta
 
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 from bench.bench_plans import CommandCounter, _database
 
