@@ -39,6 +39,12 @@ RULES = [
     Rule("HR_BUREAU_URL", lambda v: v not in (None, "") and _devish(v), "plans would come from the simulator"),
     Rule("PUBLIC_BASE_URL", lambda v: v in (None, "") or any(h in str(v) for h in LOCAL_HOSTS),
          "certificate QR codes would point at a local address", ("certs",)),
+    Rule("UNIONPAY_BASE_URL", lambda v: v not in (None, "") and _devish(v), "payments would go to the simulator"),
+    Rule("UNIONPAY_PUBLIC_KEY_PATH", _devish,
+         "notifications would be verified with the simulator's DEV-ONLY key (mount the channel's public key)",
+         ("payment_gateway",)),
+    Rule("PAYMENT_NOTIFY_BASE_URL", lambda v: v in (None, "") or any(h in str(v) for h in LOCAL_HOSTS),
+         "the channel could not reach our notification URL", ("payment_gateway",)),
     Rule("MEDICAL_BUREAU_URL", lambda v: v not in (None, "") and _devish(v), "enrolments would come from the simulator"),
 ]
 
