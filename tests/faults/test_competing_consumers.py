@@ -13,8 +13,8 @@ FLOWS = 16
 @pytest.mark.slow
 def test_pay_flows_spread_over_two_instances_without_double_effects(scaled_stack, fault_sims, fault_clock):
     payers = make_payers(scaled_stack, fault_sims, FLOWS)
-    before = {label: handled_messages(scaled_stack, label, label.split("-")[0])
-              for label in ("orders", "orders-2")}
+    instances = ("orders", "orders-2", "payment_gateway", "payment_gateway-2")
+    before = {label: handled_messages(scaled_stack, label, label.split("-")[0]) for label in instances}
 
     def pay(me):
         order, payment = order_and_pay(me)
@@ -26,8 +26,8 @@ def test_pay_flows_spread_over_two_instances_without_double_effects(scaled_stack
         assert wait_status(me, order["order_id"], {"paid"}, timeout=60)["status"] == "paid"
 
     spread = {label: handled_messages(scaled_stack, label, label.split("-")[0]) - before[label]
-              for label in ("orders", "orders-2")}
-    print(f"\nmessages handled per orders instance over {FLOWS} flows: {spread}")
+              for label in instances}
+    print(f"\nmessages handled per instance over {FLOWS} flows: {spread}")
     assert all(count > 0 for count in spread.values()), spread
 
     today = fault_clock.now.astimezone(SHANGHAI).date().isoformat()
