@@ -188,6 +188,19 @@ class OrdersService:
                         event["reason"])
         processed.record(event["event_id"], now)
 
+    def _adopt_unstarted_payment(self, orders, order, event, now):
+        """The channel's answer for this order's payment arrived before start_payment's write reached the order
+        (a payer faster than our RPC, or the write lost with a crashed database). payment_gateway names the
+        order, so the order takes the payment (pending → paying) and the answer then applies as usual, instead
+        of the money, or the failure, being left unmatched."""
+        if order["status"] != domain.PENDING or order.get("payment_id") is not None:
+            return order
+        if orders.adopt_payment(order["_id"], event["payment_id"], event["channel"], now):
+            metrics.ORDER_TRANSITIONS.labels(domain.PAYING).inc()
+            log.warning("order %s adopted payment %s answered before start_payment", order["_id"],
+                        event["payment_id"])
+        return orders.get(order["_id"])
+
     def _settle_paid(self, event):
         now, orders = self.clock.now(), OrderRepository(self.db)
         processed = ProcessedEvents(self.db, CONSUMER)
@@ -196,16 +209,8 @@ class OrdersService:
         order = orders.get(event["order_id"])
         if order is None:
             raise LookupError(f"payment.succeeded for unknown order {event['order_id']}")  # → retries, then DLQ
-        if order["status"] == domain.PENDING and order.get("payment_id") is None \
-                and event["amount_fen"] == order["amount_fen"]:
-            # The channel confirmed money for this order before start_payment's write reached it (a payer faster
-            # than our RPC, or the write lost with a crashed database): payment_gateway names the order, the
-            # amount agrees, so the order takes the payment instead of leaving the money unmatched.
-            if orders.adopt_payment(order["_id"], event["payment_id"], event["channel"], now):
-                metrics.ORDER_TRANSITIONS.labels(domain.PAYING).inc()
-                log.warning("order %s adopted payment %s confirmed before start_payment", order["_id"],
-                            event["payment_id"])
-            order = orders.get(order["_id"])
+        if event["amount_fen"] == order["amount_fen"]:  # money of another amount is never adopted: flagged below
+            order = self._adopt_unstarted_payment(orders, order, event, now)
         if order["status"] not in domain.sources_for(domain.PAID) or order.get("payment_id") != event["payment_id"]:
             if order["status"] != domain.PAID:
                 # Money arrived for an order that ended otherwise (or another payment): reconciliation's
@@ -259,16 +264,7 @@ class OrdersService:
         order = orders.get(event["order_id"])
         if order is None:
             raise LookupError(f"payment.failed for unknown order {event['order_id']}")
-        if order["status"] == domain.PENDING and order.get("payment_id") is None \
-                and event["amount_fen"] == order["amount_fen"]:
-            # The channel confirmed money for this order before start_payment's write reached it (a payer faster
-            # than our RPC, or the write lost with a crashed database): payment_gateway names the order, the
-            # amount agrees, so the order takes the payment instead of leaving the money unmatched.
-            if orders.adopt_payment(order["_id"], event["payment_id"], event["channel"], now):
-                metrics.ORDER_TRANSITIONS.labels(domain.PAYING).inc()
-                log.warning("order %s adopted payment %s confirmed before start_payment", order["_id"],
-                            event["payment_id"])
-            order = orders.get(order["_id"])
+        order = self._adopt_unstarted_payment(orders, order, event, now)
 
         def failed(session):
             if not processed.record(event["event_id"], now, session=session):

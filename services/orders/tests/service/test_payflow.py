@@ -276,3 +276,15 @@ def test_a_success_that_overtakes_start_payment_pays_the_order(flow):
     succeeded(other, "pay-short", 100)
     eventlet.sleep(1)
     assert other_api.get(f"/api/v1/orders/{other['order_id']}").json()["status"] == "pending"
+
+
+def test_a_failure_that_overtakes_start_payment_fails_the_order_and_frees_its_plans(flow):
+    from nameko.standalone.events import event_dispatcher
+
+    api, plan_ids = flow.payer(periods=("2026-03",))
+    order = api.post("/api/v1/orders", {}).json()
+    event_dispatcher(flow.config)("payment_gateway", "payment.failed", {
+        "event_id": "evt-fail-race", "occurred_at": OPEN_TIME.isoformat(), "schema_version": 1,
+        "payment_id": "pay-fail-race", "order_id": order["order_id"], "channel": "unionpay", "reason": "channel:05"})
+    assert flow.wait_order(api, order["order_id"], {"failed"})["status"] == "failed"
+    wait_until(lambda: FakePlans.plans[plan_ids[0]]["status"] == "unpaid", what="plan released")
