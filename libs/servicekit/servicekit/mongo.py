@@ -46,3 +46,9 @@ class MongoDatabase(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.db
+
+
+def in_transaction(db, callback):
+    """Run ``callback(session)`` in one transaction, retried on transient conflicts (concurrent writers)."""
+    with db.client.start_session() as session:
+        return session.with_transaction(callback)

@@ -20,7 +20,7 @@ from servicekit.errors import AppError
 from servicekit import metrics
 from servicekit.events import Outbox, ProcessedEvents, relay_outbox
 from servicekit.money import fen_to_str
-from servicekit.mongo import MongoDatabase
+from servicekit.mongo import MongoDatabase, in_transaction
 from servicekit.runtime import ServiceRuntime
 from servicekit.pii import pseudonym
 from servicekit.reliable import DeadLetters, reliable_event_handler
@@ -93,10 +93,6 @@ class OrdersService:
     def _publish(self):
         relay_outbox(Outbox(self.db), self.dispatch, self.clock.now())
 
-    def _transaction(self, callback):
-        """Run ``callback(session)`` in a transaction, retried on transient conflicts (concurrent writers)."""
-        with self.db.client.start_session() as session:
-            return session.with_transaction(callback)
 
     # ---- RPC ---------------------------------------------------------------------------------
     @rpc()
@@ -248,7 +244,7 @@ class OrdersService:
             return True
 
         try:
-            if self._transaction(paid):  # counted after the commit: an aborted attempt changed nothing
+            if in_transaction(self.db, paid):  # counted after the commit: an aborted attempt changed nothing
                 metrics.ORDER_TRANSITIONS.labels(domain.PAID).inc()
                 log.info("order %s paid (%s)", order["_id"], fen_to_str(order["amount_fen"]))
         except PlanAlreadyPaid:
@@ -277,7 +273,7 @@ class OrdersService:
                                                    "reason": "failed"}, now, session=session)
             return True
 
-        if self._transaction(failed):
+        if in_transaction(self.db, failed):
             metrics.ORDER_TRANSITIONS.labels(domain.FAILED).inc()
             log.info("order %s failed (%s); plans released", order["_id"], event["reason"])
 
@@ -296,7 +292,7 @@ class OrdersService:
                                                        "reason": "expired"}, now, session=session)
                 return True
 
-            expired += bool(self._transaction(expire))
+            expired += bool(in_transaction(self.db, expire))
         if expired:
             metrics.ORDER_TRANSITIONS.labels(domain.EXPIRED).inc(expired)
             log.info("%d orders expired", expired)

@@ -24,6 +24,7 @@ from servicekit import metrics
 from servicekit.clock import SHANGHAI, SystemClock
 from servicekit.events import Outbox
 from servicekit.money import fen_to_str
+from servicekit.mongo import in_transaction
 
 from payment_gateway import domain
 from payment_gateway import reconciliation as rec
@@ -132,8 +133,8 @@ def report(db, run_id, offset=0, limit=1000):
 
 # ---- one run --------------------------------------------------------------------------------------------------
 class Reconciler:
-    """Carries out a claimed run. ``service`` gives the normal paths: ``_succeed``, ``_move_with_event``,
-    ``_transaction``; ``adapter`` fetches the channel's file; ``now`` is the service clock's time."""
+    """Carries out a claimed run. ``service`` gives the normal paths: ``_succeed``, ``_move_with_event``;
+    ``adapter`` fetches the channel's file; ``now`` is the service clock's time."""
 
     def __init__(self, db, service, adapter, now, statement_dir=None, chunk=CHUNK, on_chunk=None):
         self.db, self.service, self.adapter, self.now = db, service, adapter, now
@@ -302,7 +303,7 @@ class Reconciler:
                 self.now, session=session)
             return True
 
-        if self.service._transaction(store):  # new mismatches only: a re-run finds them stored and is quiet
+        if in_transaction(self.db, store):  # new mismatches only: a re-run finds them stored and is quiet
             metrics.RECONCILIATION_MISMATCHES.labels(run["channel"], verdict.category).inc()
 
     def _plan_duplicates(self, run, mine):
@@ -387,7 +388,7 @@ class Reconciler:
                 "reconciliation_id": run["_id"], "channel": run["channel"], "settle_date": run["date"],
                 "counts": counts}, self.now, session=session)
 
-        self.service._transaction(complete)
+        in_transaction(self.db, complete)
         log.info("reconciliation %s (%s %s) completed: %s", run["_id"], run["channel"], run["date"], counts)
         return COMPLETED
 
@@ -407,5 +408,5 @@ class Reconciler:
                 "reconciliation_id": run["_id"], "channel": run["channel"], "settle_date": run["date"],
                 "error": error[:500]}, self.now, session=session)
 
-        self.service._transaction(fail)
+        in_transaction(self.db, fail)
         return FAILED

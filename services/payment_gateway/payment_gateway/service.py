@@ -21,7 +21,7 @@ from servicekit.entrypoints import rpc
 from servicekit.errors import AppError
 from servicekit.events import Outbox, relay_outbox
 from servicekit.money import fen_to_str
-from servicekit.mongo import MongoDatabase
+from servicekit.mongo import MongoDatabase, in_transaction
 from servicekit.pii import pseudonym
 from servicekit.runtime import ServiceRuntime
 
@@ -78,9 +78,6 @@ class PaymentGatewayService:
     def _publish(self):
         relay_outbox(Outbox(self.db), self.dispatch, self.clock.now())
 
-    def _transaction(self, callback):
-        with self.db.client.start_session() as session:
-            return session.with_transaction(callback)
 
     # ---- RPC -----------------------------------------------------------------------------------
     @rpc()
@@ -226,7 +223,7 @@ class PaymentGatewayService:
                 now, session=session)
             outcome["verdict"] = "succeeded"
 
-        self._transaction(succeed)
+        in_transaction(self.db, succeed)
         verdict = outcome.get("verdict")
         if verdict == "succeeded":
             metrics.PAYMENTS.labels(payment["channel"], "succeeded").inc()
@@ -255,7 +252,7 @@ class PaymentGatewayService:
                                              "channel": payment["channel"], **fields}, now, session=session)
             return True
 
-        return self._transaction(move)
+        return in_transaction(self.db, move)
 
     # ---- the active status query ------------------------------------------------------------------
     @timer(interval=0.5)

@@ -58,14 +58,8 @@ def payment(db, pid, status, txn=None, settle=DAY, plan="plan", amount=35000):
 
 def service(db, now):
     svc = worker_factory(PaymentGatewayService, db=db)
-    svc._transaction = lambda callback: _transaction(db, callback)
     svc.clock = FakeClock(now)
     return svc
-
-
-def _transaction(db, callback):
-    with db.client.start_session() as session:
-        return session.with_transaction(callback)
 
 
 def run(db, adapter, day, now, chunk=200, fail_at=None):
