@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -163,6 +164,23 @@ def service_config(broker_uri, mongo_uri, db_prefix, simulators):
         "MEDICAL_BUREAU_URL": f"{simulators}/sim/bureaus/medical", "DEV_CLOCK_ENABLED": True,
         "TOKEN_SECRET": "test-token-secret", "SMS_CODE_SECRET": "test-sms-secret",
     }
+
+
+# ---- one service in a container (service tests) -------------------------------------------------
+@contextmanager
+def running_service(service_cls, config, timeout=30):
+    """``service_cls`` in a Nameko container on the real broker and database, answering a standalone RPC
+    proxy; stopped (not killed) afterwards, so in-flight workers finish."""
+    from nameko.containers import ServiceContainer
+    from nameko.standalone.rpc import ServiceRpcProxy
+
+    container = ServiceContainer(service_cls, config)
+    container.start()
+    try:
+        with ServiceRpcProxy(service_cls.name, config, timeout=timeout) as proxy:
+            yield proxy
+    finally:
+        container.stop()
 
 
 # ---- the whole stack as processes (end-to-end) ---------------------------------------------------

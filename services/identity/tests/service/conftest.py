@@ -1,35 +1,25 @@
 import pytest
-from nameko.standalone.rpc import ServiceRpcProxy
 
 from identity.service import IdentityService
 from tests.support.clock import StackClock
 from tests.support.http import Simulators
+from tests.support.infra import running_service
 
 
 @pytest.fixture(scope="module")
 def identity(service_config):
     """identity in a Nameko container against the real broker and database, with a standalone RPC proxy."""
-    from nameko.containers import ServiceContainer
-
-    container = ServiceContainer(IdentityService, service_config)
-    container.start()
-    with ServiceRpcProxy("identity", service_config, timeout=30) as proxy:
+    with running_service(IdentityService, service_config) as proxy:
         yield proxy
-    container.stop()
 
 
 @pytest.fixture(scope="module")
 def plans(service_config):
     """The plans service: identity's tax registry is the HR enrolments it has synced."""
-    from nameko.containers import ServiceContainer
-
     from plans.service import PlansService
 
-    container = ServiceContainer(PlansService, service_config)
-    container.start()
-    with ServiceRpcProxy("plans", service_config, timeout=60) as proxy:
+    with running_service(PlansService, service_config, timeout=60) as proxy:
         yield proxy
-    container.stop()
 
 
 class SyncingSimulators(Simulators):

@@ -1,7 +1,7 @@
 import pytest
 import requests
-from nameko.containers import ServiceContainer
-from nameko.standalone.rpc import ServiceRpcProxy
+
+from tests.support.infra import running_service
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,8 @@ def plans_config(service_config, bureau_sim):
 def plans(plans_config):
     from plans.service import PlansService
 
-    container = ServiceContainer(PlansService, plans_config)
-    container.start()
-    with ServiceRpcProxy("plans", plans_config, timeout=60) as proxy:
+    with running_service(PlansService, plans_config, timeout=60) as proxy:
         yield proxy
-    container.stop()
 
 
 @pytest.fixture(scope="module")
