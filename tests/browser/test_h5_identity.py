@@ -1,7 +1,7 @@
 """The H5 front-end in headless Chromium against the real stack: 险种选择 → 注册 → 登录 → 首页, and errors."""
 from selenium.webdriver.common.by import By
 
-from tests.support.h5 import PASSWORD
+from tests.support.h5 import PASSWORD, wait_code_sent
 from tests.support.payers import USED_PASSWORDS
 from tests.support.people import new_id_number, new_phone
 
@@ -16,7 +16,7 @@ def register_through_ui(page, sims, id_number, name, phone):
     page.fill("phone", phone)
     page.fill("password", PASSWORD)
     page.tap('[data-code-for="sms_code"]')
-    page.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-code-for="sms_code"]').text.endswith("秒"))
+    wait_code_sent(page)
     page.fill("sms_code", sims.latest_sms_code(phone))
     page.screenshot("register")
     page.tap('button[type="submit"]')
@@ -40,7 +40,7 @@ def test_choose_type_register_and_log_in(page, sims):
     page.fill("password", PASSWORD)
     page.fill("phone", phone)
     page.tap('[data-code-for="sms_code"]')
-    page.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-code-for="sms_code"]').text.endswith("秒"))
+    wait_code_sent(page)
     page.fill("sms_code", sims.latest_sms_code(phone))
     page.tap('button[type="submit"]')
     page.wait_title("城乡居民养老保险")
@@ -69,7 +69,7 @@ def test_wrong_code_and_bad_id_are_shown_next_to_their_fields(page, sims):
 
     page.fill("id_number", id_number)
     page.tap('[data-code-for="sms_code"]')
-    page.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-code-for="sms_code"]').text.endswith("秒"))
+    wait_code_sent(page)
     wrong = f"{(int(sims.latest_sms_code(phone)) + 1) % 1_000_000:06d}"
     page.fill("sms_code", wrong)
     page.tap('button[type="submit"]')
