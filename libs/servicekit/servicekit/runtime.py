@@ -14,11 +14,12 @@ from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
-from servicekit import config as cfg
+from servicekit import amqp_acks, config as cfg
 from servicekit import production
 from servicekit.errors import AppError
 
 log = logging.getLogger(__name__)
+amqp_acks.install()  # a broker restart must not kill the services that carry a ServiceRuntime
 
 ENTRYPOINT_SECONDS = prom.Histogram(
     "sitax_entrypoint_seconds", "Time spent in a service entrypoint (RPC, event handler, HTTP, timer)",
